@@ -1,0 +1,51 @@
+"""Discrete-time learning rules behind one interface, selectable by name."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ._base import AbstractEstimator as AbstractEstimator
+from ._base import Batch as Batch
+from ._base import Diagnostics as Diagnostics
+from ._bp import BP as BP
+from ._fg_a import FGA as FGA
+from ._fg_a import LGFGA as LGFGA
+from ._fg_w import FGW as FGW
+from ._fg_w import LGFGW as LGFGW
+from ._local_bp import LocalBP as LocalBP
+from ._local_bp import LocalGreedyBP as LocalGreedyBP
+from ._noise import NOISES as NOISES
+
+ESTIMATORS: dict[str, type[AbstractEstimator]] = {
+    "bp": BP,
+    "l-bp": LocalBP,
+    "lg-bp": LocalGreedyBP,
+    "fg-w": FGW,
+    "fg-a": FGA,
+    "lg-fg-w": LGFGW,
+    "lg-fg-a": LGFGA,
+}
+
+
+def estimator_options(name: str) -> tuple[str, ...]:
+    """The constructor options of the estimator called ``name``."""
+    return tuple(f.name for f in dataclasses.fields(_lookup(name)))
+
+
+def _lookup(name: str) -> type[AbstractEstimator]:
+    if name not in ESTIMATORS:
+        raise ValueError(f"unknown method {name!r}; valid methods: {', '.join(ESTIMATORS)}")
+    return ESTIMATORS[name]
+
+
+def make_estimator(name: str, **options) -> AbstractEstimator:
+    """The estimator called ``name`` configured with ``options`` (unknown options are an error)."""
+    cls = _lookup(name)
+    valid = estimator_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"method {name!r} has no option(s) {', '.join(unknown)}; valid options: "
+            f"{', '.join(valid)}"
+        )
+    return cls(**options)

@@ -1,0 +1,116 @@
+"""FG-A and LG-FG-A: activity-perturbed forward gradients (Ren et al. eq. 3; FDFA paper eq. 4-5).
+
+A perturbation ``u`` is added at every layer's pre-activation. One ``jax.jvp`` of the per-example
+losses along ``u`` gives each example's directional derivative ``d_n = Σ_j ∂ℓ_n/∂z_nj u_nj``; the
+estimate of ``∂L/∂z`` is ``δ̂_n = d_n u_n / N`` (times the ReLU mask), and each layer turns it into
+its weight gradient with its local ``x_{l-1} ⊗ δ̂`` contraction. With ``greedy`` (LG-FG-A) a
+stop-gradient separates blocks, so the one jvp yields every block's own ``d`` from its own loss.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from ._base import AbstractEstimator
+from ._noise import average_samples, check_layers, check_noise, check_samples, draw, selected
+from ._objective import assemble, block_losses, exact_head_grads, require_heads
+
+
+def activity_directions(model, x, key, *, noise: str, shared: bool, layers=None) -> tuple:
+    """One direction per layer, shaped like its pre-activation; ``shared`` draws one per unit and
+    repeats it across the batch, otherwise every example has its own. Layers not in ``layers``
+    (``None``: all) get zeros: they are neither perturbed nor trained."""
+    shapes = model.perturbation_shapes(x)
+    keys = jax.random.split(key, len(shapes))
+    return tuple(
+        jnp.zeros(s.shape, s.dtype)
+        if not selected(i, layers)
+        else jnp.broadcast_to(draw(k, s.shape[1:], noise), s.shape)
+        if shared
+        else draw(k, s.shape, noise)
+        for i, (k, s) in enumerate(zip(keys, shapes))
+    )
+
+
+def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: bool):
+    """The FG-A estimate for directions ``u`` (one per layer). Returns ``(grads, diagnostics)``."""
+
+    def losses(p):
+        trace = model(x, p, greedy=greedy)
+        per_block = block_losses(loss, trace, y)
+        return (per_block if greedy else per_block[-1:]), trace
+
+    zeros = tuple(jnp.zeros_like(t) for t in u)
+    ell, d, trace = jax.jvp(losses, (zeros,), (u,), has_aux=True)
+    n = x.shape[0]
+    layer_grads = []
+    for i, layer in enumerate(model.layers):
+        d_n = d[model.block_of_layer(i)] if greedy else d[0]
+        delta = (d_n / n).reshape((n,) + (1,) * (u[i].ndim - 1)) * u[i]
+        if mask:
+            delta = jnp.where(layer.active(trace.pre[i]), delta, 0.0)
+        layer_grads.append(layer.local_grad(trace.inputs[i], delta))
+    heads = exact_head_grads(loss, model, trace, y) if greedy else None
+    diagnostics = {"loss": jnp.mean(ell[-1]), "logits": trace.logits}
+    return assemble(model, layer_grads, heads), diagnostics
+
+
+class _ActivityPerturbed(AbstractEstimator):
+    method: ClassVar[str]
+    greedy: ClassVar[bool]
+    loss: str = "cross_entropy"
+    noise: str = "gaussian"
+    shared: bool = False
+    mask: bool = True
+    num_samples: int = 1
+    layers: tuple[int, ...] | None = None
+
+    def __check_init__(self):
+        check_noise(self.noise)
+        check_samples(self.num_samples)
+        check_layers(self.layers)
+
+    def init(self, model, *, key):
+        check_layers(self.layers, len(model.layers))
+        if self.greedy:
+            require_heads(model, self.method)
+        return None
+
+    def estimate(self, model, batch, state, *, key):
+        greedy = self.greedy
+        x, y = batch
+
+        def one_sample(k):
+            u = activity_directions(
+                model, x, k, noise=self.noise, shared=self.shared, layers=self.layers
+            )
+            return activity_forward_gradient(
+                model, x, y, u, loss=self.loss, greedy=greedy, mask=self.mask
+            )
+
+        grads, diagnostics = average_samples(one_sample, key, self.num_samples)
+        return grads, state, diagnostics
+
+
+class FGA(_ActivityPerturbed):
+    """FG-A: activity perturbation at every layer, all scored by the network's loss.
+
+    ``noise``: "gaussian" or "rademacher"; ``shared``: one direction for the whole batch instead of
+    one per example; ``mask``: zero the estimate where the ReLU is inactive (unbiased, lower
+    variance); ``num_samples``: directions averaged per step; ``layers``: indices of the layers to
+    perturb and train (default all; a subset is for variance studies). Local heads are unused.
+    """
+
+    method = "fg-a"
+    greedy = False
+
+
+class LGFGA(_ActivityPerturbed):
+    """LG-FG-A: each block's perturbation scored by its own local loss (stop-gradient between
+    blocks); local heads receive their exact local gradient. Options as for FG-A."""
+
+    method = "lg-fg-a"
+    greedy = True

@@ -1,0 +1,155 @@
+"""FG-W and LG-FG-W: weight-perturbed forward gradients (Ren et al. eq. 2; Baydin et al.).
+
+A direction ``v`` is drawn for every trainable array of the network's layers; one ``jax.jvp`` of
+the loss along ``v`` gives the directional derivative ``d = ∇L·v`` and the estimate is ``d v``.
+With independent noise every example has its own ``v_n`` and the estimate is ``mean_n d_n v_n``;
+examples are processed in chunks so that memory stays a few copies of the weights. With
+``greedy`` (LG-FG-W) a stop-gradient separates blocks and each block's ``v`` is scored by that
+block's own loss; local heads receive their exact local gradient.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._base import AbstractEstimator
+from ._noise import average_samples, check_layers, check_noise, check_samples, draw, selected
+from ._objective import assemble, block_losses, exact_head_grads, require_heads
+
+
+def weight_directions(params, key, noise: str, layers=None):
+    """A direction for every array of ``params`` (a tuple of the layers' trainable arrays); layers
+    not in ``layers`` (``None``: all) get zeros: they are neither perturbed nor trained."""
+    keys = jax.random.split(key, len(params))
+    out = []
+    for i, (k, layer) in enumerate(zip(keys, params)):
+        leaves, treedef = jax.tree.flatten(layer)
+        if selected(i, layers):
+            lkeys = jax.random.split(k, len(leaves))
+            leaves = [draw(lk, a.shape, noise) for lk, a in zip(lkeys, leaves)]
+        else:
+            leaves = [jnp.zeros_like(a) for a in leaves]
+        out.append(jax.tree.unflatten(treedef, leaves))
+    return tuple(out)
+
+
+def _losses_fn(model, static, loss: str, greedy: bool):
+    def losses(params, x, y):
+        net = eqx.tree_at(lambda m: m.layers, model, eqx.combine(params, static))
+        trace = net(x, greedy=greedy)
+        per_block = block_losses(loss, trace, y)
+        return (per_block if greedy else per_block[-1:]), trace
+
+    return losses
+
+
+def _scale_by_block(model, v, d_per_block, greedy: bool):
+    """Multiply each layer's direction by the directional derivative of the loss that scores it."""
+    scales = [d_per_block[model.block_of_layer(i) if greedy else 0] for i in range(len(v))]
+    return tuple(jax.tree.map(lambda a, s=s: a * s, v_i) for s, v_i in zip(scales, v))
+
+
+def weight_forward_gradient(
+    model, x, y, key, *, loss, greedy, noise, shared, layers=None, chunk=16
+):
+    """The FG-W estimate for one draw of directions. Returns ``(grads, diagnostics)``."""
+    params, static = eqx.partition(model.layers, eqx.is_inexact_array)
+    losses = _losses_fn(model, static, loss, greedy)
+    if shared:
+        v = weight_directions(params, key, noise, layers)
+        ell, d, trace = jax.jvp(lambda p: losses(p, x, y), (params,), (v,), has_aux=True)
+        layer_grads = _scale_by_block(model, v, [jnp.mean(d_b) for d_b in d], greedy)
+    else:
+        n = x.shape[0]
+        c = math.gcd(n, chunk)
+
+        def per_example(i, xi, yi):
+            v = weight_directions(params, jax.random.fold_in(key, i), noise, layers)
+            _, d, _ = jax.jvp(
+                lambda p: losses(p, xi[None], yi[None]), (params,), (v,), has_aux=True
+            )
+            return _scale_by_block(model, v, [d_b[0] for d_b in d], greedy)
+
+        def add_chunk(total, inputs):
+            g = jax.vmap(per_example)(*inputs)
+            return jax.tree.map(lambda t, gi: t + jnp.sum(gi, axis=0), total, g), None
+
+        chunks = (
+            jnp.arange(n).reshape(-1, c),
+            x.reshape((-1, c) + x.shape[1:]),
+            y.reshape((-1, c) + y.shape[1:]),
+        )
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        total, _ = jax.lax.scan(add_chunk, zeros, chunks)
+        layer_grads = jax.tree.map(lambda t: t / n, total)
+        trace = model(x, greedy=greedy)
+        ell = block_losses(loss, trace, y)
+    layer_grads = eqx.combine(layer_grads, static)
+    heads = exact_head_grads(loss, model, trace, y) if greedy else None
+    diagnostics = {"loss": jnp.mean(ell[-1]), "logits": trace.logits}
+    return assemble(model, layer_grads, heads), diagnostics
+
+
+class _WeightPerturbed(AbstractEstimator):
+    method: ClassVar[str]
+    greedy: ClassVar[bool]
+    loss: str = "cross_entropy"
+    noise: str = "gaussian"
+    shared: bool = True
+    num_samples: int = 1
+    layers: tuple[int, ...] | None = None
+
+    def __check_init__(self):
+        check_noise(self.noise)
+        check_samples(self.num_samples)
+        check_layers(self.layers)
+
+    def init(self, model, *, key):
+        check_layers(self.layers, len(model.layers))
+        if self.greedy:
+            require_heads(model, self.method)
+        return None
+
+    def estimate(self, model, batch, state, *, key):
+        greedy = self.greedy
+        x, y = batch
+
+        def one_sample(k):
+            return weight_forward_gradient(
+                model,
+                x,
+                y,
+                k,
+                loss=self.loss,
+                greedy=greedy,
+                noise=self.noise,
+                shared=self.shared,
+                layers=self.layers,
+            )
+
+        grads, diagnostics = average_samples(one_sample, key, self.num_samples)
+        return grads, state, diagnostics
+
+
+class FGW(_WeightPerturbed):
+    """FG-W: one direction over all layer weights, scored by the network's loss.
+
+    ``shared`` (default, as in the papers' experiments): one direction for the batch; otherwise one
+    per example (costly: the batch cannot share a matmul). ``noise``, ``num_samples``, ``layers``
+    as for FG-A.
+    """
+
+    method = "fg-w"
+    greedy = False
+
+
+class LGFGW(_WeightPerturbed):
+    """LG-FG-W: each block's weight direction scored by its own local loss; heads exact."""
+
+    method = "lg-fg-w"
+    greedy = True

@@ -1,0 +1,51 @@
+"""Perturbation directions: zero-mean, unit-variance, independent entries."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, PRNGKeyArray
+
+NOISES = ("gaussian", "rademacher")
+
+
+def check_noise(noise: str) -> None:
+    if noise not in NOISES:
+        raise ValueError(f"unknown noise {noise!r}; valid: {', '.join(NOISES)}")
+
+
+def draw(key: PRNGKeyArray, shape: tuple[int, ...], noise: str) -> Array:
+    """Gaussian N(0, 1) entries, or random signs ±1 (cheaper to draw, equally unbiased; the
+    variance formulas of Ren et al. Table 1 assume Gaussian entries)."""
+    if noise == "gaussian":
+        return jax.random.normal(key, shape, jnp.float32)
+    return jax.random.rademacher(key, shape, jnp.float32)
+
+
+def check_layers(layers, num_layers: int | None = None) -> None:
+    """``layers``: ``None`` (every layer) or a tuple of layer indices to perturb and train."""
+    if layers is None:
+        return
+    if not isinstance(layers, tuple) or not all(isinstance(i, int) and i >= 0 for i in layers):
+        raise ValueError(f"layers must be None or a tuple of layer indices, got {layers!r}")
+    if num_layers is not None and any(i >= num_layers for i in layers):
+        raise ValueError(f"layers {layers} out of range for a network of {num_layers} layers")
+
+
+def selected(i: int, layers) -> bool:
+    return layers is None or i in layers
+
+
+def check_samples(num_samples: int) -> None:
+    if not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+
+
+def average_samples(one_sample, key: PRNGKeyArray, num_samples: int):
+    """Run ``one_sample(key)`` -> ``(grads, diagnostics)`` for ``num_samples`` independent keys
+    (vmapped) and average the gradients; diagnostics come from the first sample."""
+    if num_samples == 1:
+        return one_sample(key)
+    grads, diags = jax.vmap(one_sample)(jax.random.split(key, num_samples))
+    grads = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
+    return grads, jax.tree.map(lambda d: d[0], diags)

@@ -1,0 +1,27 @@
+"""Per-example losses. Every estimator averages them over the batch."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int
+
+
+def cross_entropy(logits: Float[Array, "batch classes"], labels: Int[Array, " batch"]) -> Array:
+    """Softmax cross-entropy of integer ``labels``, per example [batch]."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+
+
+def mse(outputs: Float[Array, "batch out"], targets: Float[Array, "batch out"]) -> Array:
+    """Half the squared error summed over output units, per example [batch].
+
+    Integer targets of shape [batch] are read as class labels and one-hot encoded.
+    """
+    if targets.ndim == outputs.ndim - 1 and jnp.issubdtype(targets.dtype, jnp.integer):
+        targets = jnp.eye(outputs.shape[-1], dtype=outputs.dtype)[targets]
+    return 0.5 * jnp.sum((outputs - targets) ** 2, axis=-1)
+
+
+def accuracy(logits: Float[Array, "batch classes"], labels: Int[Array, " batch"]) -> Array:
+    """Fraction of examples whose arg-max logit is the label."""
+    return jnp.mean(jnp.argmax(logits, axis=-1) == labels)

@@ -1,0 +1,7 @@
+"""Layers and networks shared by the discrete (jvp) and continuous (Diffrax) time domains."""
+
+from ._layer import AbstractLayer as AbstractLayer
+from ._layer import Dense as Dense
+from ._layer import identity as identity
+from ._network import Network as Network
+from ._network import Trace as Trace

@@ -1,0 +1,118 @@
+"""A network as a sequence of blocks of perturbable layers, with optional local heads.
+
+This is the one contract that both time domains and every estimator rely on:
+
+* the forward pass takes the activity perturbation as an argument (one array per layer, added at
+  the layer's pre-activation), so forward-mode quantities are a single ``jax.jvp``;
+* it reports what local rules need: every layer's input ``x_{l-1}`` and pre-activation ``z_l``,
+  and every block's local-head logits;
+* blocks are the unit of local losses: with ``greedy=True`` a stop-gradient separates blocks, which
+  also stops forward-mode tangents, so each block's perturbation reaches only its own loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ._layer import AbstractLayer, Dense
+
+
+class Trace(eqx.Module):
+    """What one forward pass reports.
+
+    ``inputs[l]`` is the input that reached layer ``l``'s weights, ``pre[l]`` its pre-activation
+    (perturbation included), ``outputs[b]`` block ``b``'s output activity and ``head_logits[b]``
+    its local head's logits (``None`` for the last block, whose loss is the network's loss).
+    """
+
+    logits: Array
+    inputs: tuple[Array, ...]
+    pre: tuple[Array, ...]
+    outputs: tuple[Array, ...]
+    head_logits: tuple[Array | None, ...]
+
+
+class Network(eqx.Module):
+    """Blocks of perturbable layers; block ``b`` is ``layers[starts[b]:ends[b]]``.
+
+    ``heads[b]`` is block ``b``'s local linear readout (``None`` where there is none; the last
+    block never has one: its last layer is the network's output). With ``flatten_input`` the input
+    [batch, *input_shape] is reshaped to [batch, features] first.
+    """
+
+    layers: tuple[AbstractLayer, ...]
+    heads: tuple[Dense | None, ...]
+    block_ends: tuple[int, ...] = eqx.field(static=True)
+    flatten_input: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        ends = self.block_ends
+        if (
+            not ends
+            or ends[-1] != len(self.layers)
+            or any(b <= a for a, b in zip((0,) + ends, ends))
+        ):
+            raise ValueError(
+                f"block_ends must increase strictly and end at len(layers)={len(self.layers)}, "
+                f"got {ends}"
+            )
+        if len(self.heads) != len(ends):
+            raise ValueError(f"need one head entry per block ({len(ends)}), got {len(self.heads)}")
+        if self.heads[-1] is not None:
+            raise ValueError("the last block's loss is the network's loss: its head must be None")
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.block_ends)
+
+    @property
+    def block_starts(self) -> tuple[int, ...]:
+        return (0,) + self.block_ends[:-1]
+
+    def block_of_layer(self, layer: int) -> int:
+        return next(b for b, end in enumerate(self.block_ends) if layer < end)
+
+    def __call__(
+        self,
+        x: Array,
+        perturbation: Sequence[Array | None] | None = None,
+        *,
+        greedy: bool = False,
+    ) -> Trace:
+        """Forward pass on a batch ``x`` [batch, *input_shape].
+
+        ``perturbation``: one array (or ``None``) per layer, added at its pre-activation.
+        ``greedy``: stop gradients (and tangents) between blocks, for local-greedy learning.
+        """
+        if perturbation is None:
+            perturbation = (None,) * len(self.layers)
+        if len(perturbation) != len(self.layers):
+            raise ValueError(
+                f"perturbation needs one entry per layer ({len(self.layers)}), "
+                f"got {len(perturbation)}"
+            )
+        h = x.reshape(x.shape[0], -1) if self.flatten_input else x
+        inputs, pre, outputs, head_logits = [], [], [], []
+        for b, (start, end) in enumerate(zip(self.block_starts, self.block_ends)):
+            if greedy and b > 0:
+                h = jax.lax.stop_gradient(h)
+            for layer, p in zip(self.layers[start:end], perturbation[start:end]):
+                inputs.append(h)
+                h, z = layer(h, p)
+                pre.append(z)
+            outputs.append(h)
+            head = self.heads[b]
+            head_logits.append(None if head is None else head(h)[0])
+        return Trace(h, tuple(inputs), tuple(pre), tuple(outputs), tuple(head_logits))
+
+    def perturbation_shapes(self, x: Array) -> tuple[jax.ShapeDtypeStruct, ...]:
+        """Shape and dtype of each layer's perturbation for the batch ``x`` (no computation)."""
+        return jax.eval_shape(lambda net, x: net(x).pre, self, x)
+
+    def zeros_perturbation(self, x: Array) -> tuple[Array, ...]:
+        return tuple(jnp.zeros(s.shape, s.dtype) for s in self.perturbation_shapes(x))

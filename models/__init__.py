@@ -1,0 +1,23 @@
+"""Network architectures built from ``ctlearn.nn``, selectable by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from ctlearn.nn import Network
+
+from .mlp import mlp
+
+MODELS: dict[str, Callable[..., Network]] = {"mlp": mlp}
+
+
+def make_model(
+    name: str, input_shape: Sequence[int], num_classes: int, *, key, **options
+) -> Network:
+    """Build the architecture ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
+    return MODELS[name](tuple(input_shape), num_classes, key=key, **options)
+
+
+__all__ = ["MODELS", "make_model", "mlp"]
