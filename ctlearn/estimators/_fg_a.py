@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractEstimator
-from ._noise import average_samples, check_layers, check_noise, check_samples, draw, selected
+from ._noise import average_samples, check_layers, check_noise, check_samples, draw_many, selected
 from ._objective import assemble, block_losses, exact_head_grads, require_heads
 
 
@@ -24,14 +24,11 @@ def activity_directions(model, x, key, *, noise: str, shared: bool, layers=None)
     repeats it across the batch, otherwise every example has its own. Layers not in ``layers``
     (``None``: all) get zeros: they are neither perturbed nor trained."""
     shapes = model.perturbation_shapes(x)
-    keys = jax.random.split(key, len(shapes))
+    chosen = [i for i in range(len(shapes)) if selected(i, layers)]
+    drawn = dict(zip(chosen, draw_many(key, [shapes[i].shape[shared:] for i in chosen], noise)))
     return tuple(
-        jnp.zeros(s.shape, s.dtype)
-        if not selected(i, layers)
-        else jnp.broadcast_to(draw(k, s.shape[1:], noise), s.shape)
-        if shared
-        else draw(k, s.shape, noise)
-        for i, (k, s) in enumerate(zip(keys, shapes))
+        jnp.broadcast_to(drawn[i], s.shape) if i in drawn else jnp.zeros(s.shape, s.dtype)
+        for i, s in enumerate(shapes)
     )
 
 

@@ -18,24 +18,20 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractEstimator
-from ._noise import average_samples, check_layers, check_noise, check_samples, draw, selected
+from ._noise import average_samples, check_layers, check_noise, check_samples, draw_many, selected
 from ._objective import assemble, block_losses, exact_head_grads, require_heads
 
 
 def weight_directions(params, key, noise: str, layers=None):
     """A direction for every array of ``params`` (a tuple of the layers' trainable arrays); layers
     not in ``layers`` (``None``: all) get zeros: they are neither perturbed nor trained."""
-    keys = jax.random.split(key, len(params))
-    out = []
-    for i, (k, layer) in enumerate(zip(keys, params)):
-        leaves, treedef = jax.tree.flatten(layer)
-        if selected(i, layers):
-            lkeys = jax.random.split(k, len(leaves))
-            leaves = [draw(lk, a.shape, noise) for lk, a in zip(lkeys, leaves)]
-        else:
-            leaves = [jnp.zeros_like(a) for a in leaves]
-        out.append(jax.tree.unflatten(treedef, leaves))
-    return tuple(out)
+    leaves = [jax.tree.flatten(layer)[0] for layer in params]
+    chosen = [a for i, ls in enumerate(leaves) if selected(i, layers) for a in ls]
+    drawn = iter(draw_many(key, [a.shape for a in chosen], noise))
+    return tuple(
+        jax.tree.map(lambda a, i=i: next(drawn) if selected(i, layers) else jnp.zeros_like(a), p)
+        for i, p in enumerate(params)
+    )
 
 
 def _losses_fn(model, static, loss: str, greedy: bool):

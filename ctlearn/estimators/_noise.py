@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
@@ -20,6 +23,15 @@ def draw(key: PRNGKeyArray, shape: tuple[int, ...], noise: str) -> Array:
     if noise == "gaussian":
         return jax.random.normal(key, shape, jnp.float32)
     return jax.random.rademacher(key, shape, jnp.float32)
+
+
+def draw_many(key: PRNGKeyArray, shapes, noise: str) -> list[Array]:
+    """Independent directions of the given shapes from one draw (one random kernel, whatever the
+    number of arrays: cheaper to run and much cheaper to compile than one draw per array)."""
+    sizes = [math.prod(shape) for shape in shapes]
+    flat = draw(key, (sum(sizes),), noise)
+    pieces = jnp.split(flat, list(itertools.accumulate(sizes))[:-1]) if sizes else []
+    return [piece.reshape(shape) for piece, shape in zip(pieces, shapes)]
 
 
 def check_layers(layers, num_layers: int | None = None) -> None:
