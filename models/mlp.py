@@ -35,8 +35,8 @@ def mlp(
     widths = tuple(int(w) for w in widths)
     if any(w <= 0 for w in widths):
         raise ValueError(f"MLP widths must be positive integers, got {widths}")
-    if num_classes < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if num_classes < 1:
+        raise ValueError(f"num_classes (output units) must be at least 1, got {num_classes}")
     in_features = math.prod(input_shape)
     sizes = (in_features,) + widths + (num_classes,)
     keys = jax.random.split(key, 2 * len(sizes))

@@ -35,7 +35,8 @@ def _offline(monkeypatch):
 def write_idx(path: Path, array: np.ndarray, *, compress: bool = False) -> Path:
     """Writes ``array`` as an IDX file (magic 00 00 type ndim, big-endian dims, big-endian data)."""
     big_endian = array.astype(array.dtype.newbyteorder(">"))
-    header = bytes([0, 0, _IDX_CODES[big_endian.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    magic = bytes([0, 0, _IDX_CODES[big_endian.dtype], array.ndim])
+    header = magic + struct.pack(f">{array.ndim}I", *array.shape)
     data = header + big_endian.tobytes()
     path.write_bytes(gzip.compress(data) if compress else data)
     return path
@@ -190,8 +191,10 @@ def test_idx_labels_that_do_not_match_the_images_are_rejected(synthetic_idx_dir)
         load_dataset("mnist", data_dir=folder)
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason=f"{FASHION_DIR} is absent (Debian package "
-                    "dataset-fashion-mnist is not installed)")
+@pytest.mark.skipif(
+    not FASHION_DIR.is_dir(),
+    reason=f"{FASHION_DIR} is absent (Debian package dataset-fashion-mnist is not installed)",
+)
 def test_debian_fashion_mnist_is_found_and_loads():
     ds = load_dataset("fashion_mnist")
     assert ds.source == str(FASHION_DIR)
@@ -274,12 +277,13 @@ def test_batches_shapes_and_dtypes(numbered_split):
         np.testing.assert_array_equal(x[:, 0], y)  # inputs stay with their labels
 
 
-def test_batches_order_is_the_permutation_drawn_from_the_key(numbered_split):
-    key = jax.random.key(3)
+@pytest.mark.parametrize("make_key", [jax.random.key, jax.random.PRNGKey])
+def test_batches_order_is_the_permutation_drawn_from_the_key(numbered_split, make_key):
+    key = make_key(3)
     order = _order(numbered_split, 5, key=key, drop_last=False)
     np.testing.assert_array_equal(order, np.asarray(jax.random.permutation(key, 23)))
     np.testing.assert_array_equal(order, _order(numbered_split, 5, key=key, drop_last=False))
-    other = _order(numbered_split, 5, key=jax.random.key(4), drop_last=False)
+    other = _order(numbered_split, 5, key=make_key(4), drop_last=False)
     assert not np.array_equal(order, other)
     assert sorted(order) == list(range(23)) == sorted(other)  # every example exactly once
 

@@ -74,15 +74,17 @@ def load_dataset(
     cache_dir: str | os.PathLike | None = None,
     image_size: int | None = None,
 ) -> Dataset:
-    """The dataset called ``name``, normalised, with a train and a test split.
+    """The dataset called ``name`` (see ``available_datasets``), normalised, as train and test.
 
     ``source`` picks where it comes from: ``"local"`` (generated, or files on this machine),
-    ``"tfds"`` (TensorFlow Datasets) or ``"auto"`` (the first that has it, local first).
-    ``data_dir`` is the folder holding the IDX files (mnist, fashion_mnist) or the TFDS data
-    directory; ``cache_dir`` is where ctlearn caches what it generates (default ``$CTLEARN_CACHE``,
+    ``"tfds"`` (TensorFlow Datasets) or ``"auto"`` (local first, then TFDS). ``data_dir`` is the
+    folder holding the IDX files (mnist, fashion_mnist) or the TFDS data directory (mnist1d takes
+    none); ``cache_dir`` is where ctlearn caches what it generates (default ``$CTLEARN_CACHE``,
     ``$XDG_CACHE_HOME/ctlearn`` or ``~/.cache/ctlearn``); ``image_size`` is the side of the square
-    crops of datasets streamed from disk (default 224). TFDS downloads missing data unless
-    ``$CTLEARN_OFFLINE=1``. Raises ``DatasetNotAvailableError`` for an unknown name or missing data.
+    crops of datasets streamed from disk (default 224). A TFDS dataset without a test split uses
+    its validation split as ``test``. TFDS downloads missing data unless ``$CTLEARN_OFFLINE=1``.
+
+    Raises ``DatasetNotAvailableError`` for an unknown name or data that is not there.
     """
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; valid sources: {', '.join(SOURCES)}")

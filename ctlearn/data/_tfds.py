@@ -23,7 +23,8 @@ _DEFAULT_IMAGE_SIZE = 224
 # Streamed datasets without published statistics are standardised with those of this many
 # training images (the first ones in stored order).
 _STATS_SAMPLE = 1024
-_CHUNK = 256
+_STATS_BATCH = 256  # streamed images per batch while estimating statistics
+_STATS_CHUNK = 4096  # in-memory images per chunk while computing statistics
 
 
 def tfds_has(name: str) -> bool:
@@ -46,14 +47,16 @@ def load_tfds(
     cache_dir: str | os.PathLike | None,
     image_size: int | None,
 ) -> Dataset:
-    """A TFDS image-classification dataset: the train split and the test (else validation) split.
+    """A TFDS image-classification dataset: its train split, and its test split (else validation).
 
     Small datasets are read into memory; those with images of varying size or too large for
     memory (e.g. imagenet2012) become ``StreamingSplit``s whose images are resized and
     centre-cropped to ``image_size`` (default 224). ``data_dir`` is the TFDS data directory
     (default: TFDS's own); ``cache_dir`` is not used. Downloads unless ``$CTLEARN_OFFLINE`` is set.
     """
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
         raise ValueError(f"image_size must be a positive int or None, got {image_size!r}")
     tfds = _import_tfds(name)
     try:
@@ -88,13 +91,10 @@ def load_tfds(
                 "so leave image_size=None"
             )
         train, test = _in_memory(tfds, builder, ("train", test_split), stats)
+    where = str(builder.data_dir) + ("" if test_split == "test" else f"; test split: {test_split}")
+    num_classes = builder.info.features[label_key].num_classes
     return Dataset(
-        name,
-        train,
-        test,
-        builder.info.features[label_key].num_classes,
-        train.input_shape,
-        f"tfds:{builder.name} ({builder.data_dir})",
+        name, train, test, num_classes, train.input_shape, f"tfds:{builder.name} ({where})"
     )
 
 
@@ -173,7 +173,7 @@ def _in_memory(
     ]
     if stats is None:
         train_x = arrays[0][0]
-        chunks = (train_x[i : i + 16 * _CHUNK] for i in range(0, len(train_x), 16 * _CHUNK))
+        chunks = (train_x[i : i + _STATS_CHUNK] for i in range(0, len(train_x), _STATS_CHUNK))
         stats = channel_stats(chunks, scale=1 / 255)
     train, test = (ArraySplit(standardise(x, *stats), y) for x, y in arrays)
     return train, test
@@ -192,8 +192,9 @@ def _streaming(
         probe = StreamingSplit(  # mean 0 and std 1 yield the images scaled to [0, 1]
             builder, split_names[0], 0, example_shape, resize, (0.0,) * channels, (1.0,) * channels
         )
-        sample = probe._batches(_CHUNK, None, False)
-        stats = channel_stats(x for x, _ in itertools.islice(sample, -(-_STATS_SAMPLE // _CHUNK)))
+        sample = probe._batches(_STATS_BATCH, None, False)
+        num_batches = -(-_STATS_SAMPLE // _STATS_BATCH)
+        stats = channel_stats(x for x, _ in itertools.islice(sample, num_batches))
     train, test = (
         StreamingSplit(
             builder, s, builder.info.splits[s].num_examples, example_shape, resize, *stats

@@ -2,3 +2,7 @@
 
 from ._sampling import sample_estimates as sample_estimates
 from ._sampling import tree_cosine as tree_cosine
+from ._variance import gradient_statistics as gradient_statistics
+from ._variance import measured_variance as measured_variance
+from ._variance import predicted_variance as predicted_variance
+from ._variance import stack_leaves as stack_leaves
