@@ -6,6 +6,7 @@ from ._dataset import Dataset as Dataset
 from ._errors import DatasetNotAvailableError as DatasetNotAvailableError
 from ._idx import read_idx as read_idx
 from ._load import available_datasets as available_datasets
+from ._load import check_dataset as check_dataset
 from ._load import load_dataset as load_dataset
 from ._split import ArraySplit as ArraySplit
 from ._split import Split as Split

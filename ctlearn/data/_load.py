@@ -86,18 +86,9 @@ def load_dataset(
 
     Raises ``DatasetNotAvailableError`` for an unknown name or data that is not there.
     """
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; valid sources: {', '.join(SOURCES)}")
+    check_dataset(name, source)
     entry = _lookup(name)
-    if source == "auto":
-        loaders = entry.loaders
-    elif source in entry.loaders:
-        loaders = {source: entry.loaders[source]}
-    else:
-        valid = ", ".join(("auto", *entry.loaders))
-        raise DatasetNotAvailableError(
-            f"{name} has no {source!r} source; valid sources for {name}: {valid}"
-        )
+    loaders = entry.loaders if source == "auto" else {source: entry.loaders[source]}
     failures = []
     for label, loader in loaders.items():
         try:
@@ -108,6 +99,21 @@ def load_dataset(
         raise failures[0][1]
     reasons = "\n".join(f"  - {label}: {e}" for label, e in failures)
     raise DatasetNotAvailableError(f"{name} is not available from any source:\n{reasons}")
+
+
+def check_dataset(name: str, source: str = "auto") -> None:
+    """Raises ``DatasetNotAvailableError`` unless ``name`` is a known dataset offering ``source``.
+
+    Cheap (reads no data): for validating a configuration before any work is done.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; valid sources: {', '.join(SOURCES)}")
+    entry = _lookup(name)
+    if source != "auto" and source not in entry.loaders:
+        valid = ", ".join(("auto", *entry.loaders))
+        raise DatasetNotAvailableError(
+            f"{name} has no {source!r} source; valid sources for {name}: {valid}"
+        )
 
 
 def _lookup(name: str) -> _Entry:

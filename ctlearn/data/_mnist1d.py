@@ -5,13 +5,13 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import random
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_open
 from ._dataset import Dataset
 from ._env import cache_root
 from ._errors import DatasetNotAvailableError
@@ -93,13 +93,6 @@ def _generate() -> dict[str, np.ndarray]:
 
 
 def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Writes ``arrays`` to a temporary file beside ``path``, then renames it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Writes ``arrays`` as .npz to a temporary file beside ``path``, then renames it into place."""
+    with atomic_open(path, "wb") as f:
+        np.savez(f, **arrays)

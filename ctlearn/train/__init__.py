@@ -1,0 +1,20 @@
+"""Discrete-time training: configuration, the training loop, checkpoints and run folders."""
+
+from ._checkpoint import load_checkpoint as load_checkpoint
+from ._checkpoint import save_checkpoint as save_checkpoint
+from ._config import TrainConfig as TrainConfig
+from ._loop import TrainingDiverged as TrainingDiverged
+from ._loop import TrainResult as TrainResult
+from ._loop import evaluate as evaluate
+from ._loop import initial_state as initial_state
+from ._loop import load_run as load_run
+from ._loop import read_config as read_config
+from ._loop import read_metrics as read_metrics
+from ._loop import train as train
+from ._optim import OPTIMIZERS as OPTIMIZERS
+from ._optim import SCHEDULES as SCHEDULES
+from ._optim import make_optimizer as make_optimizer
+from ._optim import make_schedule as make_schedule
+from ._state import TrainState as TrainState
+from ._step import eval_step as eval_step
+from ._step import train_step as train_step

@@ -1,0 +1,288 @@
+"""``train``: the discrete-time training loop, with metrics, checkpoints and resumption."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from .. import __version__
+from .._atomic import atomic_write_text
+from ..data import Dataset, batches, load_dataset, num_batches
+from ..nn import Network
+from ._checkpoint import load_checkpoint, save_checkpoint
+from ._config import TrainConfig
+from ._state import TrainState
+from ._step import eval_step, train_step
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT_FILE = "checkpoint.eqx"
+
+_CHECK_EVERY = 25  # steps between finiteness checks (each one waits for the device)
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; ``epoch`` (1-based) and ``step`` (1-based, counted over
+    the whole run) name the step whose loss was not finite."""
+
+    def __init__(self, message: str, *, epoch: int, step: int):
+        super().__init__(message)
+        self.epoch = epoch
+        self.step = step
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a run produced: the trained network, its full state, one metrics dict per epoch."""
+
+    config: TrainConfig
+    model: Network
+    state: TrainState
+    metrics: list[dict[str, Any]]
+    out: Path | None
+
+
+def train(
+    config: TrainConfig,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    progress: bool = True,
+    stop_after_epochs: int | None = None,
+) -> TrainResult:
+    """Trains ``config.model`` on ``config.dataset`` with the learning rule ``config.method``.
+
+    With ``out``, the folder receives ``config.json``, ``metrics.jsonl`` (one JSON object per
+    epoch) and ``checkpoint.eqx`` (the state after the last completed epoch), each written
+    atomically. ``resume=True`` continues the run saved in ``out`` and ends with the same weights
+    as an uninterrupted run; without it, a folder that already holds a run is an error (nothing
+    is overwritten). ``dataset`` replaces loading ``config.dataset`` (to share loaded data between
+    runs). ``stop_after_epochs`` ends this call after that many epochs (the run stays resumable,
+    e.g. for jobs with a time limit). A NaN or infinite loss raises ``TrainingDiverged``, leaving
+    the last checkpoint as it was.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if stop_after_epochs is not None and (
+        not isinstance(stop_after_epochs, int) or stop_after_epochs < 1
+    ):
+        raise ValueError(f"stop_after_epochs must be a positive int, got {stop_after_epochs!r}")
+    run_dir = _RunDir(Path(out)) if out is not None else None
+    if resume and run_dir is None:
+        raise ValueError("resume=True needs the folder of the run to resume: pass out=...")
+    if run_dir is not None:
+        run_dir.check(config, resume=resume)
+
+    data = dataset if dataset is not None else _load(config)
+    steps_per_epoch = num_batches(data.train, config.batch_size)
+    estimator = config.make_estimator()
+    optimizer, schedule = config.make_optimizer(steps_per_epoch)
+    state = initial_state(config, data, estimator, optimizer)
+    metrics: list[dict[str, Any]] = []
+    if run_dir is not None:
+        if resume and run_dir.checkpoint.is_file():
+            state = load_checkpoint(run_dir.checkpoint, state)
+            metrics = run_dir.read_metrics(upto_epoch=int(state.epoch))
+        run_dir.write_config(config, data)
+        run_dir.write_metrics(metrics)
+
+    data_root, step_root = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1))
+    first = int(state.epoch)
+    last = (
+        config.epochs
+        if stop_after_epochs is None
+        else min(config.epochs, first + stop_after_epochs)
+    )
+    bar = tqdm(
+        total=config.epochs * steps_per_epoch,
+        initial=first * steps_per_epoch,
+        desc=f"{config.method} on {config.dataset}",
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
+    with bar:
+        for epoch in range(first, last):
+            started = time.perf_counter()
+            epoch_key = jax.random.fold_in(step_root, epoch)
+            losses, accs, pending = [], [], []
+            for x, y in batches(
+                data.train, config.batch_size, key=jax.random.fold_in(data_root, epoch)
+            ):
+                state, loss, acc = train_step(estimator, optimizer, state, x, y, epoch_key)
+                losses.append(loss)
+                accs.append(acc)
+                pending.append(loss)
+                if len(pending) == _CHECK_EVERY:
+                    _check_finite(pending, state, epoch, run_dir)
+                    bar.set_postfix(loss=f"{float(pending[-1]):.4f}", refresh=False)
+                    pending = []
+                bar.update()
+            _check_finite(pending, state, epoch, run_dir)
+            state = TrainState(
+                state.model, state.opt_state, state.est_state, state.epoch + 1, state.step
+            )
+            train_seconds = time.perf_counter() - started
+            test_loss, test_acc = evaluate(state.model, data, config.loss, config.eval_batch_size)
+            record = {
+                "epoch": epoch + 1,
+                "step": int(state.step),
+                "train_loss": float(jnp.mean(jnp.stack(losses))),
+                "train_acc": float(jnp.mean(jnp.stack(accs))),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "lr": float(schedule(int(state.step) - 1)),
+                "seconds": train_seconds,
+                "eval_seconds": time.perf_counter() - started - train_seconds,
+            }
+            metrics.append(record)
+            if run_dir is not None:  # checkpoint first: metrics never run ahead of it
+                save_checkpoint(run_dir.checkpoint, state)
+                run_dir.write_metrics(metrics)
+            bar.set_postfix(
+                loss=f"{record['train_loss']:.4f}", test_acc=f"{test_acc:.4f}", refresh=True
+            )
+    return TrainResult(config, state.model, state, metrics, run_dir.path if run_dir else None)
+
+
+def initial_state(config: TrainConfig, data: Dataset, estimator, optimizer) -> TrainState:
+    """The state before the first step: a pure function of the config (and the data's shapes)."""
+    from models import make_model  # models imports ctlearn: import it late
+
+    model_key, est_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 0))
+    model = make_model(
+        config.model, data.input_shape, data.num_classes, key=model_key, **config.model_kwargs()
+    )
+    est_state = estimator.init(model, key=est_key)
+    opt_state = optimizer.init(_params(model))
+    return TrainState.start(model, opt_state, est_state)
+
+
+def evaluate(model: Network, data: Dataset, loss: str, batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on the test split."""
+    total_loss, correct = 0.0, 0
+    for x, y in batches(data.test, batch_size, shuffle=False, drop_last=False):
+        batch_loss, batch_correct = eval_step(model, loss, x, y)
+        total_loss += float(batch_loss)
+        correct += int(batch_correct)
+    n = len(data.test)
+    return total_loss / n, correct / n
+
+
+def _params(model):
+    return eqx.filter(model, eqx.is_inexact_array)
+
+
+def _load(config: TrainConfig) -> Dataset:
+    return load_dataset(config.dataset, data_dir=config.data_dir, source=config.data_source)
+
+
+def _check_finite(pending, state: TrainState, epoch: int, run_dir: _RunDir | None) -> None:
+    if not pending:
+        return
+    values = np.asarray(jnp.stack(pending))
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size == 0:
+        return
+    step = int(state.step) - len(values) + int(bad[0]) + 1
+    kept = (
+        f"; the last good checkpoint ({run_dir.checkpoint}, after epoch {epoch}) is kept"
+        if run_dir is not None and run_dir.checkpoint.is_file()
+        else ("; no epoch had completed, so there is no checkpoint" if run_dir else "")
+    )
+    raise TrainingDiverged(
+        f"training diverged: the loss is {values[bad[0]]} at epoch {epoch + 1}, step {step}"
+        f"{kept}. Try a smaller learning rate.",
+        epoch=epoch + 1,
+        step=step,
+    )
+
+
+class _RunDir:
+    """The folder of one run and the files in it."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.config = path / CONFIG_FILE
+        self.metrics = path / METRICS_FILE
+        self.checkpoint = path / CHECKPOINT_FILE
+
+    def check(self, config: TrainConfig, *, resume: bool) -> None:
+        if self.path.exists() and not self.path.is_dir():
+            raise NotADirectoryError(f"--out {self.path} exists and is not a folder")
+        if not resume:
+            if self.config.exists() or self.checkpoint.exists():
+                raise FileExistsError(
+                    f"{self.path} already holds a run; pass resume=True (--resume) to continue "
+                    "it, or choose another output folder"
+                )
+            return
+        if not self.config.is_file():
+            raise FileNotFoundError(f"nothing to resume: {self.config} does not exist")
+        config.resumable_as(read_config(self.path))
+
+    def write_config(self, config: TrainConfig, data: Dataset) -> None:
+        content = {
+            "config": json.loads(config.to_json()),
+            "data": {
+                "name": data.name,
+                "source": data.source,
+                "input_shape": list(data.input_shape),
+                "num_classes": data.num_classes,
+                "train_examples": len(data.train),
+                "test_examples": len(data.test),
+            },
+            "ctlearn_version": __version__,
+            "jax_version": jax.__version__,
+            "backend": jax.default_backend(),
+        }
+        atomic_write_text(self.config, json.dumps(content, indent=2) + "\n")
+
+    def read_metrics(self, *, upto_epoch: int) -> list[dict[str, Any]]:
+        if not self.metrics.is_file():
+            return []
+        records = [json.loads(line) for line in self.metrics.read_text().splitlines() if line]
+        return [r for r in records if r["epoch"] <= upto_epoch]
+
+    def write_metrics(self, metrics: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in metrics))
+
+
+def read_config(out: str | os.PathLike) -> TrainConfig:
+    """The ``TrainConfig`` of the run saved in folder ``out``."""
+    content = json.loads((Path(out) / CONFIG_FILE).read_text())
+    return TrainConfig(**content["config"])
+
+
+def read_metrics(out: str | os.PathLike) -> list[dict[str, Any]]:
+    """The per-epoch metrics of the run saved in folder ``out``."""
+    return _RunDir(Path(out)).read_metrics(upto_epoch=math.inf)
+
+
+def load_run(out: str | os.PathLike, *, dataset: Dataset | None = None) -> TrainResult:
+    """The run saved in folder ``out``: its config, its state at the last checkpoint and metrics.
+
+    Loads the run's dataset unless ``dataset`` is given (its shapes are needed to rebuild the
+    network before reading the weights into it).
+    """
+    run_dir = _RunDir(Path(out))
+    if not run_dir.checkpoint.is_file():
+        raise FileNotFoundError(f"{run_dir.checkpoint} does not exist: no epoch of {out} completed")
+    config = read_config(out)
+    data = dataset if dataset is not None else _load(config)
+    optimizer, _ = config.make_optimizer(num_batches(data.train, config.batch_size))
+    like = initial_state(config, data, config.make_estimator(), optimizer)
+    state = load_checkpoint(run_dir.checkpoint, like)
+    return TrainResult(config, state.model, state, read_metrics(out), run_dir.path)

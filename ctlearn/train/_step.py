@@ -1,0 +1,50 @@
+"""The jit-compiled training and evaluation steps."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ..estimators import AbstractEstimator
+from ..losses import accuracy, get_loss
+from ..nn import Network
+from ._state import TrainState
+
+
+@eqx.filter_jit
+def train_step(
+    estimator: AbstractEstimator,
+    optimizer: optax.GradientTransformation,
+    state: TrainState,
+    x: Float[Array, " batch *input"],
+    y: Int[Array, " batch"],
+    epoch_key: PRNGKeyArray,
+) -> tuple[TrainState, Float[Array, ""], Float[Array, ""]]:
+    """One step: estimate the gradient, apply the optimizer's update. Returns the new state and
+    the batch loss and accuracy at the weights before the update.
+
+    The step's randomness is ``fold_in(epoch_key, step within the epoch)``: a pure function of the
+    seed, the epoch and the step, so a resumed run draws what an uninterrupted one would.
+    """
+    key = jax.random.fold_in(epoch_key, state.step)
+    grads, est_state, diagnostics = estimator.estimate(
+        state.model, (x, y), state.est_state, key=key
+    )
+    params = eqx.filter(state.model, eqx.is_inexact_array)
+    updates, opt_state = optimizer.update(grads, state.opt_state, params)
+    model = eqx.apply_updates(state.model, updates)
+    new_state = TrainState(model, opt_state, est_state, state.epoch, state.step + 1)
+    return new_state, diagnostics["loss"], accuracy(diagnostics["logits"], y)
+
+
+@eqx.filter_jit
+def eval_step(
+    model: Network, loss: str, x: Float[Array, " batch *input"], y: Int[Array, " batch"]
+) -> tuple[Float[Array, ""], Int[Array, ""]]:
+    """The summed loss and the number of correct predictions of ``model`` on one batch."""
+    logits = model(x).logits
+    correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
+    return jnp.sum(get_loss(loss)(logits, y)), correct
