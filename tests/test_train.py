@@ -1,4 +1,4 @@
-"""The training loop: resumption, fail-fast validation, divergence, run files, learning on mnist1d."""
+"""The training loop: resuming, fail-fast validation, divergence, run files, learning."""
 
 import dataclasses
 import json

@@ -1,7 +1,8 @@
-"""Diagnostics of estimators: repeated sampling, angles to the true gradient."""
+"""Diagnostics of estimators: repeated sampling, angles to the true gradient, timing."""
 
 from ._sampling import sample_estimates as sample_estimates
 from ._sampling import tree_cosine as tree_cosine
+from ._timing import time_side_by_side as time_side_by_side
 from ._variance import gradient_statistics as gradient_statistics
 from ._variance import measured_variance as measured_variance
 from ._variance import predicted_variance as predicted_variance

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from ._base import AbstractEstimator as AbstractEstimator
 from ._base import Batch as Batch
@@ -49,3 +50,20 @@ def make_estimator(name: str, **options) -> AbstractEstimator:
             f"{', '.join(valid)}"
         )
     return cls(**options)
+
+
+def parse_method(spec: str) -> tuple[str, dict]:
+    """Splits ``"NAME"`` or ``"NAME:KEY=VALUE,KEY=VALUE"`` into the method name and its options
+    (values read as JSON where they parse: ``fg-a:shared=true,num_samples=4``), checking both."""
+    name, _, rest = spec.partition(":")
+    options = {}
+    for item in filter(None, rest.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"method spec {spec!r}: expected KEY=VALUE, got {item!r}")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    make_estimator(name, **options)  # raises for an unknown name, option or value
+    return name, options

