@@ -17,14 +17,12 @@ import jax.numpy as jnp
 from ._base import AbstractEstimator
 from ._noise import (
     average_samples,
-    check_flags,
-    check_layers,
-    check_noise,
-    check_samples,
+    check_model,
+    check_options,
     draw_many,
     selected,
 )
-from ._objective import assemble, block_losses, exact_head_grads, require_heads
+from ._objective import assemble, block_losses, exact_head_grads
 
 
 def activity_directions(model, x, key, *, noise: str, shared: bool, layers=None) -> tuple:
@@ -74,15 +72,16 @@ class _ActivityPerturbed(AbstractEstimator):
     layers: tuple[int, ...] | None = None
 
     def __check_init__(self):
-        check_noise(self.noise)
-        check_flags(shared=self.shared, mask=self.mask)
-        check_samples(self.num_samples)
-        check_layers(self.layers)
+        check_options(
+            noise=self.noise,
+            num_samples=self.num_samples,
+            layers=self.layers,
+            shared=self.shared,
+            mask=self.mask,
+        )
 
     def init(self, model, *, key):
-        check_layers(self.layers, len(model.layers))
-        if self.greedy:
-            require_heads(model, self.method)
+        check_model(self, model)
         return None
 
     def estimate(self, model, batch, state, *, key):

@@ -20,14 +20,12 @@ import jax.numpy as jnp
 from ._base import AbstractEstimator
 from ._noise import (
     average_samples,
-    check_flags,
-    check_layers,
-    check_noise,
-    check_samples,
+    check_model,
+    check_options,
     draw_many,
     selected,
 )
-from ._objective import assemble, block_losses, exact_head_grads, require_heads
+from ._objective import assemble, block_losses, exact_head_grads
 
 
 def weight_directions(params, key, noise: str, layers=None):
@@ -109,15 +107,12 @@ class _WeightPerturbed(AbstractEstimator):
     layers: tuple[int, ...] | None = None
 
     def __check_init__(self):
-        check_noise(self.noise)
-        check_flags(shared=self.shared)
-        check_samples(self.num_samples)
-        check_layers(self.layers)
+        check_options(
+            noise=self.noise, num_samples=self.num_samples, layers=self.layers, shared=self.shared
+        )
 
     def init(self, model, *, key):
-        check_layers(self.layers, len(model.layers))
-        if self.greedy:
-            require_heads(model, self.method)
+        check_model(self, model)
         return None
 
     def estimate(self, model, batch, state, *, key):

@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
+from ._objective import require_heads
+
 NOISES = ("gaussian", "rademacher")
 
 
@@ -77,3 +79,19 @@ def average_samples(one_sample, key: PRNGKeyArray, num_samples: int):
     grads, diags = jax.vmap(one_sample)(jax.random.split(key, num_samples))
     grads = jax.tree.map(lambda g: jnp.mean(g, axis=0), grads)
     return grads, jax.tree.map(lambda d: d[0], diags)
+
+
+def check_options(*, noise: str, num_samples: int, layers, **flags) -> None:
+    """Checks the options every perturbation-based estimator has (``flags`` must be bools)."""
+    check_noise(noise)
+    check_flags(**flags)
+    check_samples(num_samples)
+    check_layers(layers)
+
+
+def check_model(estimator, model) -> None:
+    """Checks that ``model`` suits a perturbation-based ``estimator``: its ``layers`` exist and,
+    for a local-greedy rule, every non-final block has a local head."""
+    check_layers(estimator.layers, len(model.layers))
+    if estimator.greedy:
+        require_heads(model, estimator.method)
