@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import jax
 from jaxtyping import PRNGKeyArray
 
-from ctlearn.nn import Dense, Network, identity
+from ctlearn.nn import Dense, Network, identity, relu
 
-ACTIVATIONS = {"relu": jax.nn.relu, "tanh": jax.nn.tanh, "softplus": jax.nn.softplus}
+ACTIVATIONS = {"relu": relu, "tanh": jax.nn.tanh, "softplus": jax.nn.softplus}
 
 
 def mlp(
@@ -59,4 +59,4 @@ def mlp(
         else None
         for b in range(len(block_ends) - 1)
     ) + (None,)
-    return Network(layers, heads, block_ends)
+    return Network(layers, heads, block_ends, input_shape=tuple(input_shape))

@@ -11,8 +11,9 @@ from conftest import tree_allclose
 from ctlearn.estimators import ESTIMATORS, make_estimator
 from models import mlp
 
-# Rules without randomness; every other registered rule must depend on its key.
-DETERMINISTIC = {"bp", "l-bp", "lg-bp"}
+# Rules whose step draws nothing (FA/DFA draw their fixed feedback in init); every other
+# registered rule must depend on its key.
+DETERMINISTIC = {"bp", "l-bp", "lg-bp", "fa", "l-fa", "lg-fa", "dfa", "dkp"}
 
 
 @pytest.fixture(scope="module")

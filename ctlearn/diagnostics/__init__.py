@@ -1,9 +1,12 @@
 """Diagnostics of estimators: repeated sampling, angles to the true gradient, timing."""
 
+from ._angles import angle_degrees as angle_degrees
+from ._angles import gradient_angles as gradient_angles
 from ._sampling import sample_estimates as sample_estimates
 from ._sampling import tree_cosine as tree_cosine
 from ._timing import time_side_by_side as time_side_by_side
 from ._variance import gradient_statistics as gradient_statistics
 from ._variance import measured_variance as measured_variance
+from ._variance import normalised_variance as normalised_variance
 from ._variance import predicted_variance as predicted_variance
 from ._variance import stack_leaves as stack_leaves

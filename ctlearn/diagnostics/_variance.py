@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -40,3 +41,15 @@ def stack_leaves(tree) -> Array:
     """All array leaves of a PyTree batched on a leading axis, concatenated per sample."""
     leaves = jax.tree.leaves(tree)
     return jnp.concatenate([leaf.reshape(leaf.shape[0], -1) for leaf in leaves], axis=1)
+
+
+def normalised_variance(samples) -> float:
+    """``E‖g − E g‖² / E‖g‖²`` over the leading (sample) axis of a PyTree of stacked estimates:
+    the estimator's variance normalised by its expected squared norm (FDFA paper, Figure 6), so
+    rules of different scales compare. 0 for a deterministic rule, 1 for pure noise."""
+    leaves = jax.tree.leaves(eqx.filter(samples, eqx.is_inexact_array))
+    total_var = sum(float(jnp.sum(jnp.var(a, axis=0))) for a in leaves)
+    mean_sq = sum(float(jnp.sum(jnp.mean(a.astype(jnp.float32) ** 2, axis=0))) for a in leaves)
+    if mean_sq == 0.0:
+        raise ValueError("normalised_variance: every sample is zero")
+    return total_var / mean_sq

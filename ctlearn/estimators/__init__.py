@@ -9,6 +9,12 @@ from ._base import AbstractEstimator as AbstractEstimator
 from ._base import Batch as Batch
 from ._base import Diagnostics as Diagnostics
 from ._bp import BP as BP
+from ._dfa import DFA as DFA
+from ._dkp import DKP as DKP
+from ._fa import FA as FA
+from ._fa import LocalFA as LocalFA
+from ._fa import LocalGreedyFA as LocalGreedyFA
+from ._fdfa import FDFA as FDFA
 from ._fg_a import FGA as FGA
 from ._fg_a import LGFGA as LGFGA
 from ._fg_w import FGW as FGW
@@ -25,6 +31,12 @@ ESTIMATORS: dict[str, type[AbstractEstimator]] = {
     "fg-a": FGA,
     "lg-fg-w": LGFGW,
     "lg-fg-a": LGFGA,
+    "fa": FA,
+    "l-fa": LocalFA,
+    "lg-fa": LocalGreedyFA,
+    "dfa": DFA,
+    "dkp": DKP,
+    "fdfa": FDFA,
 }
 
 

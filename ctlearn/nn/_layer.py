@@ -19,6 +19,23 @@ from jaxtyping import Array, Float, PRNGKeyArray
 _INITS = ("kaiming_uniform", "torch", "zeros")
 
 
+@jax.custom_jvp
+def relu(z: Array) -> Array:
+    """max(z, 0), with slope 1 at z = 0 (``jax.nn.relu`` takes 0 there).
+
+    Any value in [0, 1] is a valid subgradient at 0; taking 1 lets a layer whose weights start at
+    zero (DFA's forward weights in the FDFA paper) receive a learning signal on its first step,
+    instead of staying dead forever. Elsewhere it is ``jax.nn.relu``.
+    """
+    return jnp.maximum(z, 0.0)
+
+
+@relu.defjvp
+def _relu_jvp(primals, tangents):
+    (z,), (z_dot,) = primals, tangents
+    return relu(z), jnp.where(z >= 0, z_dot, jnp.zeros_like(z_dot))
+
+
 class AbstractLayer(eqx.Module):
     """A trainable stage ``y = activation(pre_activation(x) + p)``.
 
@@ -39,12 +56,18 @@ class AbstractLayer(eqx.Module):
         batch. Returns a layer-shaped PyTree (the same structure as ``self``) holding the gradients.
         """
 
+    def activate(self, z: Array) -> Array:
+        """The layer's output activity from its pre-activation: the activation, followed by any
+        parameter-free stage a layer has after it (pooling). Direct-feedback rules differentiate
+        it to carry a signal at the output back to the perturbation point."""
+        return self.activation(z)
+
     def __call__(self, x: Array, p: Array | None = None) -> tuple[Array, Array]:
         """Returns ``(y, z)``: the activity and the (perturbed) pre-activation."""
         z = self.pre_activation(x)
         if p is not None:
             z = z + p
-        return self.activation(z), z
+        return self.activate(z), z
 
     def active(self, z: Array) -> Array:
         """Boolean mask of units whose activation has a non-zero slope at ``z`` (ReLU sparsity)."""
@@ -72,7 +95,7 @@ class Dense(AbstractLayer):
         self,
         in_features: int,
         out_features: int,
-        activation: Callable[[Array], Array] = jax.nn.relu,
+        activation: Callable[[Array], Array] = relu,
         *,
         init: str = "kaiming_uniform",
         key: PRNGKeyArray,
@@ -87,7 +110,7 @@ class Dense(AbstractLayer):
         wkey, bkey = jax.random.split(key)
         shape = (in_features, out_features)
         if init == "kaiming_uniform":
-            gain = 2.0**0.5 if activation is jax.nn.relu else 1.0
+            gain = 2.0**0.5 if activation in (relu, jax.nn.relu) else 1.0
             self.weight = _uniform(wkey, shape, gain * (3.0 / in_features) ** 0.5)
             self.bias = jnp.zeros((out_features,), jnp.float32)
         elif init == "torch":

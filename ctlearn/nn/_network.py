@@ -42,13 +42,15 @@ class Network(eqx.Module):
 
     ``heads[b]`` is block ``b``'s local linear readout (``None`` where there is none; the last
     block never has one: its last layer is the network's output). With ``flatten_input`` the input
-    [batch, *input_shape] is reshaped to [batch, features] first.
+    [batch, *input_shape] is reshaped to [batch, features] first. ``input_shape`` (one example's
+    shape, when the builder states it) lets rules size per-layer state before seeing data.
     """
 
     layers: tuple[AbstractLayer, ...]
     heads: tuple[Dense | None, ...]
     block_ends: tuple[int, ...] = eqx.field(static=True)
     flatten_input: bool = eqx.field(static=True, default=True)
+    input_shape: tuple[int, ...] | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
         ends = self.block_ends
@@ -83,32 +85,58 @@ class Network(eqx.Module):
         perturbation: Sequence[Array | None] | None = None,
         *,
         greedy: bool = False,
+        post: Sequence[Array | None] | None = None,
     ) -> Trace:
         """Forward pass on a batch ``x`` [batch, *input_shape].
 
         ``perturbation``: one array (or ``None``) per layer, added at its pre-activation.
         ``greedy``: stop gradients (and tangents) between blocks, for local-greedy learning.
+        ``post``: one array (or ``None``) per layer, added to its output activity ``y_l`` (where
+        FDFA perturbs, Bacho & Chu eq. 7).
         """
-        if perturbation is None:
-            perturbation = (None,) * len(self.layers)
-        if len(perturbation) != len(self.layers):
-            raise ValueError(
-                f"perturbation needs one entry per layer ({len(self.layers)}), "
-                f"got {len(perturbation)}"
-            )
+        perturbation = self._per_layer("perturbation", perturbation)
+        post = self._per_layer("post", post)
         h = x.reshape(x.shape[0], -1) if self.flatten_input else x
         inputs, pre, outputs, head_logits = [], [], [], []
         for b, (start, end) in enumerate(zip(self.block_starts, self.block_ends)):
             if greedy and b > 0:
                 h = jax.lax.stop_gradient(h)
-            for layer, p in zip(self.layers[start:end], perturbation[start:end]):
+            for i in range(start, end):
                 inputs.append(h)
-                h, z = layer(h, p)
+                h, z = self.layers[i](h, perturbation[i])
+                if post[i] is not None:
+                    h = h + post[i]
                 pre.append(z)
             outputs.append(h)
             head = self.heads[b]
             head_logits.append(None if head is None else head(h)[0])
         return Trace(h, tuple(inputs), tuple(pre), tuple(outputs), tuple(head_logits))
+
+    def _per_layer(self, name: str, values):
+        if values is None:
+            return (None,) * len(self.layers)
+        if len(values) != len(self.layers):
+            raise ValueError(
+                f"{name} needs one entry per layer ({len(self.layers)}), got {len(values)}"
+            )
+        return tuple(values)
+
+    def activity_shapes(self, x: Array | None = None) -> tuple[jax.ShapeDtypeStruct, ...]:
+        """Shape and dtype of each layer's output activity ``y_l`` for the batch ``x`` (the points
+        where ``post`` is added and where direct feedback arrives); without ``x``, for a batch of
+        one example of ``input_shape``."""
+        if x is None:
+            if self.input_shape is None:
+                raise ValueError(
+                    "this network does not state its input_shape: pass an example batch x"
+                )
+            x = jax.ShapeDtypeStruct((1,) + self.input_shape, jnp.float32)
+
+        def outputs(net, x):
+            trace = net(x)
+            return trace.inputs[1:] + (trace.logits,)
+
+        return jax.eval_shape(outputs, self, x)
 
     def perturbation_shapes(self, x: Array) -> tuple[jax.ShapeDtypeStruct, ...]:
         """Shape and dtype of each layer's perturbation for the batch ``x`` (no computation)."""
