@@ -35,6 +35,12 @@ DEFAULT_METHODS = (
     "fg-a:shared=true",
     "fg-a:shared=true,mask=false",
     "lg-fg-a",
+    "fa",
+    "lg-fa",
+    "dfa",
+    "dkp",
+    "fdfa",
+    "fdfa:noise=rademacher",
 )
 
 

@@ -40,3 +40,45 @@ def test_bench_estimators_reports_a_ratio_to_bp_per_method_and_optimizer(tmp_pat
 def test_bench_estimators_rejects_bad_configs(options, message):
     with pytest.raises(ValueError, match=message):
         BenchConfig(**options)
+
+
+def test_reproduce_fdfa_writes_results_beside_the_paper_and_resumes(tmp_path, capsys):
+    from sims.reproduce_fdfa import ReproduceConfig
+    from sims.reproduce_fdfa import main as reproduce
+
+    config = ReproduceConfig(
+        dataset="mnist1d",
+        depth=3,
+        width=16,
+        methods=("bp", "fdfa", "dfa"),
+        epochs=2,
+        seeds=2,
+        batch_size=200,
+        out=str(tmp_path),
+        progress=False,
+    )
+    result = reproduce(config)
+    assert [r["method"] for r in result["rows"]] == ["bp", "fdfa", "dfa"]
+    for row in result["rows"]:
+        assert len(row["test_acc_runs"]) == 2 and 0 <= row["test_acc_mean"] <= 100
+        assert row["paper_mean"] is None  # the paper has no mnist1d numbers
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["rows"] == result["rows"]
+    assert "| fdfa |" in (tmp_path / "results.md").read_text()
+    assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    dfa_config = json.loads((tmp_path / "runs" / "dfa-seed0" / "config.json").read_text())
+    assert dfa_config["config"]["model_options"]["init"] == "zeros"
+    # A second call finds every run complete and trains nothing.
+    stamp = (tmp_path / "runs" / "bp-seed0" / "checkpoint.eqx").stat().st_mtime_ns
+    again = reproduce(config)
+    assert again["rows"] == result["rows"]
+    assert (tmp_path / "runs" / "bp-seed0" / "checkpoint.eqx").stat().st_mtime_ns == stamp
+
+
+def test_paper_table_lookup():
+    from sims.fdfa_paper import paper_accuracy
+
+    assert paper_accuracy("fdfa_fc", "fashion_mnist", "fdfa", 2) == (89.27, 0.07)
+    assert paper_accuracy("fdfa_fc", "cifar10", "lg-fg-a", 4) == (34.56, 0.34)
+    assert paper_accuracy("fdfa_cnn", "mnist", "dkp") == (99.08, 0.03)
+    assert paper_accuracy("fdfa_fc", "mnist", "lg-fg-a", 2) is None

@@ -1,0 +1,51 @@
+"""Matplotlib figures of training results, written atomically (PNG, or any format by suffix)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from ._atomic import atomic_open  # noqa: E402
+
+
+def plot_learning_curves(
+    curves: Mapping[str, Sequence[Sequence[float]]],
+    path: str | os.PathLike,
+    *,
+    ylabel: str = "test accuracy",
+    title: str = "",
+) -> Path:
+    """One line per entry of ``curves`` (label -> runs, each a per-epoch sequence), the mean over
+    runs with a band of ± one standard deviation; saved to ``path``."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), constrained_layout=True)
+    for label, runs in curves.items():
+        length = min(len(r) for r in runs)
+        values = np.array([r[:length] for r in runs], dtype=float)
+        epochs = np.arange(1, length + 1)
+        mean, std = values.mean(axis=0), values.std(axis=0)
+        ax.plot(epochs, mean, marker="o" if length < 30 else None, ms=3, label=label)
+        if len(runs) > 1:
+            ax.fill_between(epochs, mean - std, mean + std, alpha=0.2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    buffer = io.BytesIO()
+    path = Path(path)
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=150)
+    plt.close(fig)
+    with atomic_open(path, "wb") as f:
+        f.write(buffer.getvalue())
+    return path

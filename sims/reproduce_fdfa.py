@@ -1,0 +1,206 @@
+"""Reproduce the FDFA paper's results: every method on its networks, several seeds.
+
+    python -m sims.reproduce_fdfa --dataset fashion_mnist --depth 2 \
+        --methods bp,fg-w,fg-a,dfa,dkp,fdfa --epochs 100 --seeds 10 --out runs/fdfa
+
+Defaults are the paper's settings (Appendix A): Adam with learning rate 1e-4 for the forward and
+the feedback weights, decayed by 0.95 after every epoch (the forward one), batch 64, softmax
+cross-entropy, no augmentation, Kaiming-uniform forward weights, zero forward weights for DFA.
+Every run is a ``ctlearn train`` run folder under ``OUT/runs``: an interrupted reproduction
+continues where it stopped. Writes ``results.json``, ``results.md`` (mean ± std test accuracy
+beside the paper's) and ``learning_curves.png`` to ``OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ctlearn._atomic import atomic_write_text
+from ctlearn.data import load_dataset
+from ctlearn.estimators import parse_method
+from ctlearn.plotting import plot_learning_curves
+from ctlearn.train import TrainConfig, read_metrics, train
+
+from .fdfa_paper import paper_accuracy
+
+MODELS = ("fdfa_fc", "fdfa_cnn")
+# Per-method model options of the paper (Appendix A): DFA's forward weights start at zero.
+MODEL_OPTIONS = {"dfa": {"init": "zeros"}}
+
+
+@dataclasses.dataclass(frozen=True)
+class ReproduceConfig:
+    dataset: str = "fashion_mnist"
+    model: str = "fdfa_fc"
+    depth: int = 2
+    width: int | None = None
+    methods: tuple[str, ...] = ("bp", "fg-w", "fg-a", "dfa", "dkp", "fdfa")
+    epochs: int = 100
+    seeds: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    lr_decay: float = 0.95
+    data_dir: str | None = None
+    out: str = "runs/reproduce_fdfa"
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; valid: {', '.join(MODELS)}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if self.model == "fdfa_fc" and self.depth not in (2, 3, 4):
+            raise ValueError(f"depth must be 2, 3 or 4 (Table B.6), got {self.depth}")
+        for spec in self.methods:
+            parse_method(spec)
+        for spec in self.methods:  # every option is checked before any training starts
+            self.train_config(spec, 0)
+
+    def train_config(self, spec: str, seed: int) -> TrainConfig:
+        name, options = parse_method(spec)
+        model_options = dict(MODEL_OPTIONS.get(name, {}))
+        if self.model == "fdfa_fc":
+            model_options["depth"] = self.depth
+            if self.width is not None:
+                model_options["width"] = self.width
+        return TrainConfig(
+            dataset=self.dataset,
+            model=self.model,
+            method=name,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer="adam",
+            lr=self.lr,
+            schedule="exp",
+            lr_decay=self.lr_decay,
+            seed=seed,
+            model_options=model_options,
+            method_options=options,
+            data_dir=self.data_dir,
+        )
+
+
+def main(config: ReproduceConfig) -> dict:
+    """Trains every (method, seed) run not yet complete, then writes the tables and figure."""
+    out = Path(config.out)
+    data = load_dataset(config.dataset, data_dir=config.data_dir)
+    rows, curves = [], {}
+    for spec in config.methods:
+        accuracies, runs = [], []
+        for seed in range(config.seeds):
+            metrics = _run(config, spec, seed, data, out / "runs" / f"{_slug(spec)}-seed{seed}")
+            accuracies.append(100.0 * metrics[-1]["test_acc"])
+            runs.append([100.0 * m["test_acc"] for m in metrics])
+        curves[spec] = runs
+        name, _ = parse_method(spec)
+        paper = paper_accuracy(config.model, config.dataset, name, config.depth)
+        mean, std = float(np.mean(accuracies)), float(np.std(accuracies))
+        rows.append(
+            {
+                "method": spec,
+                "test_acc_mean": mean,
+                "test_acc_std": std,
+                "test_acc_runs": accuracies,
+                "paper_mean": None if paper is None else paper[0],
+                "paper_std": None if paper is None else paper[1],
+                "difference": None if paper is None else mean - paper[0],
+            }
+        )
+    result = {"config": dataclasses.asdict(config), "rows": rows}
+    atomic_write_text(out / "results.json", json.dumps(result, indent=2) + "\n")
+    table = _markdown(config, rows)
+    atomic_write_text(out / "results.md", table + "\n")
+    plot_learning_curves(
+        curves,
+        out / "learning_curves.png",
+        ylabel="test accuracy (%)",
+        title=f"{config.model} ({_depth(config)}) on {config.dataset}",
+    )
+    print(table)
+    return result
+
+
+def _run(config, spec, seed, data, run_dir: Path) -> list[dict]:
+    train_config = config.train_config(spec, seed)
+    done = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
+    if len(done) >= config.epochs:
+        return done[: config.epochs]
+    resume = (run_dir / "config.json").is_file()
+    return train(
+        train_config, run_dir, resume=resume, dataset=data, progress=config.progress
+    ).metrics
+
+
+def _slug(spec: str) -> str:
+    return spec.replace(":", "_").replace("=", "-").replace(",", "_")
+
+
+def _depth(config: ReproduceConfig) -> str:
+    return f"{config.depth} layers" if config.model == "fdfa_fc" else "15C5-P2-40C5-P2-128-10"
+
+
+def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
+    lines = [
+        f"{config.model} ({_depth(config)}) on {config.dataset}: test accuracy (%) after "
+        f"{config.epochs} epochs, mean ± std over {config.seeds} seed(s); Adam lr {config.lr:g} "
+        f"× {config.lr_decay:g}/epoch, batch {config.batch_size}. Paper: Bacho & Chu, "
+        f"{'Table B.6' if config.model == 'fdfa_fc' else 'Table 2'} (10 runs, 100 epochs).",
+        "",
+        "| method | ctlearn | paper | difference |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        paper = "—" if r["paper_mean"] is None else f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}"
+        diff = "—" if r["difference"] is None else f"{r['difference']:+.2f}"
+        std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.2f}"
+        lines.append(f"| {r['method']} | {r['test_acc_mean']:.2f}{std} | {paper} | {diff} |")
+    return "\n".join(lines)
+
+
+def _cli() -> ReproduceConfig:
+    defaults = ReproduceConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default=defaults.dataset)
+    parser.add_argument("--model", default=defaults.model, choices=MODELS)
+    parser.add_argument("--depth", type=int, default=defaults.depth, help="FC layers (2, 3, 4)")
+    parser.add_argument("--width", type=int, help="hidden width (default: the paper's)")
+    parser.add_argument(
+        "--methods",
+        default=",".join(defaults.methods),
+        help="comma-separated methods; options as NAME:KEY=VALUE;KEY=VALUE",
+    )
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--seeds", type=int, default=defaults.seeds)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr)
+    parser.add_argument("--lr-decay", type=float, default=defaults.lr_decay)
+    parser.add_argument("--data-dir")
+    parser.add_argument("--out", default=defaults.out)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args()
+    methods = tuple(m.replace(";", ",") for m in args.methods.split(","))
+    return ReproduceConfig(
+        dataset=args.dataset,
+        model=args.model,
+        depth=args.depth,
+        width=args.width,
+        methods=methods,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        data_dir=args.data_dir,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+
+
+if __name__ == "__main__":
+    main(_cli())
