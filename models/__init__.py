@@ -6,9 +6,14 @@ from collections.abc import Callable, Sequence
 
 from ctlearn.nn import Network
 
+from .fdfa_nets import fdfa_cnn, fdfa_fc
 from .mlp import mlp
 
-MODELS: dict[str, Callable[..., Network]] = {"mlp": mlp}
+MODELS: dict[str, Callable[..., Network]] = {
+    "mlp": mlp,
+    "fdfa_fc": fdfa_fc,
+    "fdfa_cnn": fdfa_cnn,
+}
 
 
 def make_model(
@@ -20,4 +25,4 @@ def make_model(
     return MODELS[name](tuple(input_shape), num_classes, key=key, **options)
 
 
-__all__ = ["MODELS", "make_model", "mlp"]
+__all__ = ["MODELS", "fdfa_cnn", "fdfa_fc", "make_model", "mlp"]

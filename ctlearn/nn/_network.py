@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from ._layer import AbstractLayer, Dense
+from ._layer import AbstractLayer
 
 
 class Trace(eqx.Module):
@@ -47,7 +47,7 @@ class Network(eqx.Module):
     """
 
     layers: tuple[AbstractLayer, ...]
-    heads: tuple[Dense | None, ...]
+    heads: tuple[AbstractLayer | None, ...]
     block_ends: tuple[int, ...] = eqx.field(static=True)
     flatten_input: bool = eqx.field(static=True, default=True)
     input_shape: tuple[int, ...] | None = eqx.field(static=True, default=None)

@@ -1,0 +1,199 @@
+"""Convolutional layers (NHWC images, HWIO kernels) and the flattening dense layer after them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._layer import AbstractLayer, Dense, relu
+
+_PADDINGS = ("SAME", "VALID")
+
+
+def _pair(name: str, value: int | tuple[int, int], minimum: int) -> tuple[int, int]:
+    """``value`` as a (height, width) pair of integers of at least ``minimum``."""
+    pair = (value, value) if isinstance(value, int) else value
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in pair)
+    ):
+        raise ValueError(
+            f"Conv2d {name} must be an integer >= {minimum} or a pair of them, got {value!r}"
+        )
+    return tuple(pair)
+
+
+def _explicit_padding(
+    padding: int | tuple[int, int] | str, kernel: tuple[int, int], stride: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``padding`` as ((top, bottom), (left, right)) zero rows/columns."""
+    if isinstance(padding, str):
+        if padding not in _PADDINGS:
+            raise ValueError(
+                f"unknown Conv2d padding {padding!r}; valid: an integer, a pair of integers, "
+                f"{', '.join(_PADDINGS)}"
+            )
+        if padding == "VALID":
+            return ((0, 0), (0, 0))
+        # With stride 1, "SAME" pads k - 1 in total whatever the image size (more after than
+        # before, as XLA does); with a larger stride the pads would depend on the image size.
+        if stride != (1, 1):
+            raise ValueError(
+                f"Conv2d padding 'SAME' needs stride 1, got stride={stride}; "
+                "give explicit integer padding instead"
+            )
+        return tuple(((k - 1) // 2, k // 2) for k in kernel)
+    ph, pw = _pair("padding", padding, 0)
+    return ((ph, ph), (pw, pw))
+
+
+class Conv2d(AbstractLayer):
+    """2-D convolution ``z = x ⋆ W + b`` on [batch, H, W, C] images with ``W`` [kh, kw, in, out],
+    followed by the activation and an optional ``pool`` × ``pool`` max-pool (stride ``pool``).
+
+    ``init`` is as for ``Dense`` with fan_in = kh·kw·in_channels (the layer is a dense map of each
+    kh×kw×in patch). ``padding``: zeros added on each side (an integer or an (h, w) pair), "VALID"
+    (none) or "SAME" (stride 1 only). The pool drops trailing rows/columns that do not fill a
+    window, as PyTorch's ``MaxPool2d`` does.
+    """
+
+    weight: Float[Array, "kh kw in_channels out_channels"]
+    bias: Float[Array, " out_channels"]
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+    stride: tuple[int, int] = eqx.field(static=True)
+    padding: tuple[tuple[int, int], tuple[int, int]] = eqx.field(static=True)
+    pool: int | None = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        *,
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] | str = 0,
+        pool: int | None = None,
+        activation: Callable[[Array], Array] = relu,
+        init: str = "kaiming_uniform",
+        key: PRNGKeyArray,
+    ):
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Conv2d {name} must be a positive integer, got {value!r}")
+        kh, kw = _pair("kernel_size", kernel_size, 1)
+        self.stride = _pair("stride", stride, 1)
+        self.padding = _explicit_padding(padding, (kh, kw), self.stride)
+        if pool is not None and (not isinstance(pool, int) or isinstance(pool, bool) or pool < 1):
+            raise ValueError(f"Conv2d pool must be None or a positive integer, got {pool!r}")
+        self.pool = pool
+        # The kernel is a dense map from a flattened kh·kw·in patch: Dense draws it (and checks
+        # init) with the right fan_in; the patch order (kh, kw, in) is the HWIO layout.
+        dense = Dense(kh * kw * in_channels, out_channels, activation, init=init, key=key)
+        self.weight = dense.weight.reshape(kh, kw, in_channels, out_channels)
+        self.bias = dense.bias
+        self.activation = activation
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[2]
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[3]
+
+    def pre_activation(
+        self, x: Float[Array, "batch height width in_channels"]
+    ) -> Float[Array, "batch out_height out_width out_channels"]:
+        if x.ndim != 4 or x.shape[-1] != self.in_channels:
+            raise ValueError(
+                f"Conv2d expects images [batch, H, W, {self.in_channels}] (NHWC), got shape "
+                f"{x.shape}"
+            )
+        z = jax.lax.conv_general_dilated(
+            x,
+            self.weight,
+            window_strides=self.stride,
+            padding=self.padding,
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        return z + self.bias
+
+    def activate(self, z: Float[Array, "batch height width channels"]) -> Array:
+        y = self.activation(z)
+        if self.pool is None:
+            return y
+        window = (1, self.pool, self.pool, 1)
+        return jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, window, window, "VALID")
+
+    def local_grad(
+        self,
+        x: Float[Array, "batch height width in_channels"],
+        delta: Float[Array, "batch out_height out_width out_channels"],
+    ) -> Conv2d:
+        # The weight gradient of a convolution is the correlation of x with delta; the vjp of the
+        # pre-activation in its parameters computes exactly that, with x held constant.
+        params, static = eqx.partition(self, eqx.is_inexact_array)
+        _, pullback = jax.vjp(lambda p: eqx.combine(p, static).pre_activation(x), params)
+        (grads,) = pullback(delta)
+        return eqx.combine(grads, static)
+
+
+class FlatDense(AbstractLayer):
+    """A ``Dense`` layer that first flattens its input [batch, ...] to [batch, in_features]: the
+    step from convolutional feature maps to fully connected layers, and their local readouts."""
+
+    dense: Dense
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        activation: Callable[[Array], Array] = relu,
+        *,
+        init: str = "kaiming_uniform",
+        key: PRNGKeyArray,
+    ):
+        self.dense = Dense(in_features, out_features, activation, init=init, key=key)
+        self.activation = activation
+
+    @property
+    def weight(self) -> Float[Array, "in_features out_features"]:
+        return self.dense.weight
+
+    @property
+    def bias(self) -> Float[Array, " out_features"]:
+        return self.dense.bias
+
+    @property
+    def in_features(self) -> int:
+        return self.dense.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.dense.out_features
+
+    def _flatten(self, x: Float[Array, " batch *features"]) -> Float[Array, "batch in_features"]:
+        flat = x.reshape(x.shape[0], -1)
+        if flat.shape[1] != self.in_features:
+            raise ValueError(
+                f"FlatDense expects {self.in_features} features per example, got input shape "
+                f"{x.shape} ({flat.shape[1]} features)"
+            )
+        return flat
+
+    def pre_activation(
+        self, x: Float[Array, " batch *features"]
+    ) -> Float[Array, "batch out_features"]:
+        return self.dense.pre_activation(self._flatten(x))
+
+    def local_grad(
+        self, x: Float[Array, " batch *features"], delta: Float[Array, "batch out_features"]
+    ) -> FlatDense:
+        grads = self.dense.local_grad(self._flatten(x), delta)
+        return eqx.tree_at(lambda layer: layer.dense, self, grads)

@@ -1,0 +1,94 @@
+"""The FDFA paper's benchmark networks (Bacho & Chu): fully connected nets of depth 2-4 (Table B.5)
+and the shallow CNN 15C5-P2-40C5-P2-128-10 (Table 2), ReLU hidden layers and a linear output."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Sequence
+
+import jax
+from jaxtyping import PRNGKeyArray
+
+from ctlearn.nn import Conv2d, Dense, FlatDense, Network, identity
+
+from .mlp import mlp
+
+
+def fdfa_fc(
+    input_shape: Sequence[int],
+    num_classes: int,
+    depth: int = 2,
+    *,
+    width: int | None = None,
+    local_heads: bool = True,
+    init: str = "kaiming_uniform",
+    key: PRNGKeyArray,
+) -> Network:
+    """A fully connected net of ``depth`` layers: depth − 1 ReLU layers of ``width`` units and a
+    linear output. ``width`` defaults to the paper's: 800 for 784 inputs (MNIST, Fashion-MNIST),
+    1000 otherwise (CIFAR10); blocks and local heads as in ``mlp``."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ValueError(f"fdfa_fc depth (number of layers) must be an integer >= 2, got {depth!r}")
+    if width is None:
+        width = 800 if math.prod(input_shape) == 784 else 1000
+    return mlp(
+        input_shape,
+        num_classes,
+        (width,) * (depth - 1),
+        local_heads=local_heads,
+        init=init,
+        key=key,
+    )
+
+
+def fdfa_cnn(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    local_heads: bool = True,
+    init: str = "kaiming_uniform",
+    key: PRNGKeyArray,
+) -> Network:
+    """15C5-P2-40C5-P2-128-10 on (H, W, C) images: two unpadded 5×5 ReLU convolutions each
+    followed by a 2×2 max-pool, a 128-unit ReLU layer and a linear output (no batch norm).
+
+    Each convolution is its own block with a linear local head on its pooled feature map; the
+    128-unit layer and the output form the final block, as in ``mlp``.
+    """
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or not all(
+        isinstance(s, numbers.Integral) and s > 0 for s in input_shape
+    ):
+        raise ValueError(
+            f"fdfa_cnn needs an image input_shape (height, width, channels), got {input_shape}"
+        )
+    input_shape = tuple(int(s) for s in input_shape)
+    if num_classes < 1:
+        raise ValueError(f"num_classes (output units) must be at least 1, got {num_classes}")
+    height, width, channels = input_shape
+    # Each unpadded 5×5 convolution trims 4 rows/columns; each pool halves, rounding down.
+    map_sizes = []
+    for _ in range(2):
+        height, width = (height - 4) // 2, (width - 4) // 2
+        if height < 1 or width < 1:
+            raise ValueError(f"fdfa_cnn needs images of at least 16×16, got {input_shape}")
+        map_sizes.append(height * width)
+    keys = jax.random.split(key, 6)
+    conv1 = Conv2d(channels, 15, 5, pool=2, init=init, key=keys[0])
+    conv2 = Conv2d(15, 40, 5, pool=2, init=init, key=keys[1])
+    hidden = FlatDense(40 * map_sizes[1], 128, init=init, key=keys[2])
+    output = Dense(128, num_classes, identity, init=init, key=keys[3])
+    heads = (None, None, None)
+    if local_heads:
+        heads = tuple(
+            FlatDense(maps * size, num_classes, identity, init=init, key=k)
+            for maps, size, k in zip((15, 40), map_sizes, keys[4:])
+        ) + (None,)
+    return Network(
+        (conv1, conv2, hidden, output),
+        heads,
+        (1, 2, 4),
+        flatten_input=False,
+        input_shape=input_shape,
+    )

@@ -1,0 +1,141 @@
+"""The FDFA paper's networks: Table B.5 sizes, the CNN's shapes, every estimator on the CNN."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tree_allclose
+
+from ctlearn.estimators import ESTIMATORS, make_estimator
+from ctlearn.nn import Conv2d
+from models import MODELS, fdfa_cnn, fdfa_fc, make_model
+
+MNIST, CIFAR10 = (28, 28, 1), (32, 32, 3)
+
+
+def _count_params(layers) -> int:
+    return sum(math.prod(a.shape) for a in jax.tree.leaves(layers))
+
+
+def _truncate(n: int, unit: float, digits: int) -> float:
+    # Table B.5 truncates: 3 layers on MNIST have 1,276,810 parameters, printed "1.2M".
+    return math.floor(n / unit * 10**digits) / 10**digits
+
+
+# (input shape, depth, neurons, parameters as printed in Table B.5)
+TABLE_B5 = [
+    (MNIST, 2, 810, "636K"),
+    (MNIST, 3, 1610, "1.2M"),
+    (MNIST, 4, 2410, "1.9M"),
+    (CIFAR10, 2, 1010, "3.08M"),
+    (CIFAR10, 3, 2010, "4.08M"),
+    (CIFAR10, 4, 3010, "5.08M"),
+]
+
+
+@pytest.mark.parametrize("input_shape, depth, neurons, params", TABLE_B5)
+def test_fdfa_fc_sizes_match_table_b5(input_shape, depth, neurons, params):
+    # Shapes only: no need to draw millions of weights.
+    model = eqx.filter_eval_shape(
+        fdfa_fc, input_shape, 10, depth, local_heads=False, key=jax.random.PRNGKey(0)
+    )
+    assert len(model.layers) == depth
+    assert sum(layer.out_features for layer in model.layers) == neurons
+    number, unit = params[:-1], {"K": 1e3, "M": 1e6}[params[-1]]
+    digits = len(number.partition(".")[2])
+    assert _truncate(_count_params(model.layers), unit, digits) == float(number)
+
+
+def test_fdfa_fc_blocks_and_options():
+    model = eqx.filter_eval_shape(fdfa_fc, MNIST, 10, 4, width=32, key=jax.random.PRNGKey(0))
+    assert [layer.out_features for layer in model.layers] == [32, 32, 32, 10]
+    assert model.block_ends == (1, 2, 4)
+    assert all(h is not None for h in model.heads[:-1]) and model.heads[-1] is None
+    with pytest.raises(ValueError, match="must be an integer >= 2, got 1"):
+        fdfa_fc(MNIST, 10, 1, key=jax.random.PRNGKey(0))
+
+
+@pytest.mark.parametrize(
+    "input_shape, pre, activity",
+    [
+        (MNIST, [(24, 24, 15), (8, 8, 40), (128,), (10,)], [(12, 12, 15), (4, 4, 40)]),
+        (CIFAR10, [(28, 28, 15), (10, 10, 40), (128,), (10,)], [(14, 14, 15), (5, 5, 40)]),
+    ],
+)
+def test_fdfa_cnn_shapes(input_shape, pre, activity):
+    model = eqx.filter_eval_shape(fdfa_cnn, input_shape, 10, key=jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((3,) + input_shape, jnp.float32)
+    assert jax.eval_shape(lambda m, x: m(x).logits, model, x).shape == (3, 10)
+    assert [s.shape for s in model.perturbation_shapes(x)] == [(3,) + s for s in pre]
+    # Convolutions report their pooled maps: what the next layer and the local heads receive.
+    expected = [(3,) + s for s in activity] + [(3, 128), (3, 10)]
+    assert [s.shape for s in model.activity_shapes(x)] == expected
+    assert [type(layer) for layer in model.layers[:2]] == [Conv2d, Conv2d]
+    assert model.block_ends == (1, 2, 4) and model.heads[-1] is None
+    for head, shape in zip(model.heads[:2], activity):
+        assert head.in_features == math.prod(shape) and head.out_features == 10
+
+
+def test_fdfa_cnn_without_heads_and_bad_shapes():
+    model = eqx.filter_eval_shape(fdfa_cnn, MNIST, 10, local_heads=False, key=jax.random.PRNGKey(0))
+    assert model.heads == (None, None, None)
+    with pytest.raises(ValueError, match=r"\(height, width, channels\), got \(784,\)"):
+        fdfa_cnn((784,), 10, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"at least 16×16, got \(12, 12, 1\)"):
+        fdfa_cnn((12, 12, 1), 10, key=jax.random.PRNGKey(0))
+
+
+def test_registered_by_name():
+    assert MODELS["fdfa_fc"] is fdfa_fc and MODELS["fdfa_cnn"] is fdfa_cnn
+    model = eqx.filter_eval_shape(make_model, "fdfa_cnn", CIFAR10, 10, key=jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((1,) + CIFAR10, jnp.float32)
+    assert jax.eval_shape(lambda m, x: m(x).logits, model, x).shape == (1, 10)
+
+
+@pytest.fixture(scope="module")
+def cnn_problem():
+    rng = np.random.default_rng(3)
+    model = fdfa_cnn(MNIST, 10, key=jax.random.PRNGKey(3))
+    x = jnp.asarray(rng.standard_normal((4,) + MNIST), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 10, 4))
+    return model, (x, y)
+
+
+@pytest.fixture(scope="module")
+def estimate(cnn_problem):
+    """Each estimator's ``(grads, state, diagnostics)`` on the CNN problem, computed once."""
+    model, batch = cnn_problem
+    cache = {}
+
+    def run(name):
+        if name not in cache:
+            estimator = make_estimator(name)
+            state = estimator.init(model, key=jax.random.PRNGKey(0))
+            cache[name] = estimator.estimate(model, batch, state, key=jax.random.PRNGKey(1))
+        return cache[name]
+
+    return run
+
+
+@pytest.mark.parametrize("name", sorted(ESTIMATORS))
+def test_every_estimator_runs_on_the_cnn(name, cnn_problem, estimate):
+    model, _ = cnn_problem
+    grads, _, diagnostics = estimate(name)
+    params = eqx.filter(model, eqx.is_inexact_array)
+    assert jax.tree.structure(grads) == jax.tree.structure(params)
+    for g, p in zip(jax.tree.leaves(grads), jax.tree.leaves(params)):
+        assert g.shape == p.shape and g.dtype == jnp.float32
+        assert np.all(np.isfinite(g))
+    assert diagnostics["logits"].shape == (4, 10) and np.isfinite(diagnostics["loss"])
+    for layer in grads.layers:
+        assert float(jnp.abs(layer.weight).sum()) > 0
+
+
+@pytest.mark.parametrize("name", ["lg-fg-a", "lg-fg-w"])
+def test_local_heads_on_feature_maps_get_their_exact_gradient(name, estimate):
+    """Greedy rules train the heads on the pooled conv maps exactly: as LG-BP does."""
+    grads, reference = estimate(name)[0], estimate("lg-bp")[0]
+    assert tree_allclose(grads.heads, reference.heads, rtol=1e-4, atol=1e-6)
