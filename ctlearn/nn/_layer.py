@@ -70,9 +70,12 @@ class AbstractLayer(eqx.Module):
         return self.activate(z), z
 
     def active(self, z: Array) -> Array:
-        """Boolean mask of units whose activation has a non-zero slope at ``z`` (ReLU sparsity)."""
-        slope = jax.jvp(self.activation, (z,), (jnp.ones_like(z),))[1]
-        return slope != 0
+        """Boolean mask of the units at ``z`` that reach the layer's output: a non-zero slope of
+        the activation (ReLU sparsity) and, after pooling, the winners of their windows. The
+        gradient at every other unit is exactly zero, so masking estimates there is unbiased."""
+        y, to_pre = jax.vjp(self.activate, z)
+        (reach,) = to_pre(jnp.ones_like(y))
+        return reach != 0
 
 
 def _uniform(key: PRNGKeyArray, shape: tuple[int, ...], bound: float) -> Array:
