@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +157,7 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
     for r in rows:
         paper = "—" if r["paper_mean"] is None else f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}"
         diff = "—" if r["difference"] is None else f"{r['difference']:+.2f}"
-        std = "" if math.isnan(r["test_acc_std"]) else f" ± {r['test_acc_std']:.2f}"
+        std = "" if len(r["test_acc_runs"]) == 1 else f" ± {r['test_acc_std']:.2f}"
         lines.append(f"| {r['method']} | {r['test_acc_mean']:.2f}{std} | {paper} | {diff} |")
     return "\n".join(lines)
 
