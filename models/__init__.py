@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from ctlearn.nn import Network
 
+from .alexnet import alexnet
 from .fdfa_nets import fdfa_cnn, fdfa_fc
 from .mlp import mlp
 
@@ -13,6 +14,7 @@ MODELS: dict[str, Callable[..., Network]] = {
     "mlp": mlp,
     "fdfa_fc": fdfa_fc,
     "fdfa_cnn": fdfa_cnn,
+    "alexnet": alexnet,
 }
 
 
@@ -25,4 +27,4 @@ def make_model(
     return MODELS[name](tuple(input_shape), num_classes, key=key, **options)
 
 
-__all__ = ["MODELS", "fdfa_cnn", "fdfa_fc", "make_model", "mlp"]
+__all__ = ["MODELS", "alexnet", "fdfa_cnn", "fdfa_fc", "make_model", "mlp"]

@@ -126,7 +126,7 @@ def test_conv_kaiming_uniform_init(activation, gain, getkey):
         ((3, 4, 3), {"padding": -1}, "padding must be an integer >= 0 or a pair of them, got -1"),
         ((3, 4, 3), {"padding": "FULL"}, "unknown Conv2d padding 'FULL'; valid:"),
         ((3, 4, 3), {"padding": "SAME", "stride": 2}, "'SAME' needs stride 1, got stride=(2, 2)"),
-        ((3, 4, 3), {"pool": 0}, "pool must be None or a positive integer, got 0"),
+        ((3, 4, 3), {"pool": 0}, "pool must be None, a positive integer or a (window, stride)"),
         ((3, 4, 3), {"init": "xavier"}, "unknown init 'xavier'; valid: kaiming_uniform, torch"),
     ],
 )

@@ -107,7 +107,7 @@ def test_resume_may_extend_a_run_whose_schedule_ignores_its_length(mnist1d, tmp_
     [
         ("method", "sgd-magic", "unknown method 'sgd-magic'; valid methods: bp, "),
         ("dataset", "no_such_data", "unknown dataset 'no_such_data'; available datasets: mnist1d"),
-        ("model", "resnet", "unknown model 'resnet'; valid models: fdfa_cnn, fdfa_fc, mlp"),
+        ("model", "resnet", "unknown model 'resnet'; valid models: alexnet, fdfa_cnn, "),
         ("optimizer", "rmsprop", "unknown optimizer 'rmsprop'; valid: sgd, adam"),
         ("schedule", "step", "unknown schedule 'step'; valid: constant, linear, cosine, exp"),
         ("loss", "hinge", "unknown loss 'hinge'; valid: cross_entropy, mse"),

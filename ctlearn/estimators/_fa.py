@@ -29,12 +29,13 @@ from ._objective import assemble, exact_head_grads, require_heads
 
 def random_feedback_layer(layer: AbstractLayer, key: PRNGKeyArray) -> AbstractLayer:
     """A copy of ``layer`` whose weights are fixed random values U(±√(6/fan_in)) (fan_in: all axes
-    of a weight but the last, its outputs); vectors (biases) are zero (they carry no error)."""
+    of a weight but the last, its outputs); vectors (biases, normalisation scales) are copied as
+    they are (biases carry no error; a normalisation keeps its initial scale)."""
     arrays, static = eqx.partition(layer, eqx.is_inexact_array)
     leaves, treedef = jax.tree.flatten(arrays)
     keys = jax.random.split(key, max(len(leaves), 1))
     drawn = [
-        jnp.zeros_like(a)
+        a
         if a.ndim < 2
         else jax.random.uniform(k, a.shape, a.dtype, -1.0, 1.0)
         * math.sqrt(6.0 / math.prod(a.shape[:-1]))

@@ -8,3 +8,5 @@ from ._layer import identity as identity
 from ._layer import relu as relu
 from ._network import Network as Network
 from ._network import Trace as Trace
+from ._norm import BatchNorm as BatchNorm
+from ._norm import BatchStats as BatchStats

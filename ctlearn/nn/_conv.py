@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._layer import AbstractLayer, Dense, relu
+from ._norm import BatchNorm
 
 _PADDINGS = ("SAME", "VALID")
 
@@ -52,9 +53,25 @@ def _explicit_padding(
     return ((ph, ph), (pw, pw))
 
 
+def _pool(pool) -> tuple[int, int]:
+    """``pool`` as (window, stride): an integer n is an n×n window with stride n."""
+    pair = (pool, pool) if isinstance(pool, int) and not isinstance(pool, bool) else pool
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)
+    ):
+        raise ValueError(
+            f"Conv2d pool must be None, a positive integer or a (window, stride) pair, got {pool!r}"
+        )
+    return tuple(pair)
+
+
 class Conv2d(AbstractLayer):
     """2-D convolution ``z = x ⋆ W + b`` on [batch, H, W, C] images with ``W`` [kh, kw, in, out],
-    followed by the activation and an optional ``pool`` × ``pool`` max-pool (stride ``pool``).
+    optionally batch-normalised (``batch_norm``: z = BN(x ⋆ W + b), the perturbation point after
+    it), followed by the activation and an optional max-pool (``pool``: n for an n×n window with
+    stride n, or a (window, stride) pair such as AlexNet's (3, 2)).
 
     ``init`` is as for ``Dense`` with fan_in = kh·kw·in_channels (the layer is a dense map of each
     kh×kw×in patch). ``padding``: zeros added on each side (an integer or an (h, w) pair), "VALID"
@@ -67,7 +84,8 @@ class Conv2d(AbstractLayer):
     activation: Callable[[Array], Array] = eqx.field(static=True)
     stride: tuple[int, int] = eqx.field(static=True)
     padding: tuple[tuple[int, int], tuple[int, int]] = eqx.field(static=True)
-    pool: int | None = eqx.field(static=True)
+    pool: tuple[int, int] | None = eqx.field(static=True)
+    norm: BatchNorm | None
 
     def __init__(
         self,
@@ -77,7 +95,8 @@ class Conv2d(AbstractLayer):
         *,
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] | str = 0,
-        pool: int | None = None,
+        pool: int | tuple[int, int] | None = None,
+        batch_norm: bool = False,
         activation: Callable[[Array], Array] = relu,
         init: str = "kaiming_uniform",
         key: PRNGKeyArray,
@@ -88,9 +107,8 @@ class Conv2d(AbstractLayer):
         kh, kw = _pair("kernel_size", kernel_size, 1)
         self.stride = _pair("stride", stride, 1)
         self.padding = _explicit_padding(padding, (kh, kw), self.stride)
-        if pool is not None and (not isinstance(pool, int) or isinstance(pool, bool) or pool < 1):
-            raise ValueError(f"Conv2d pool must be None or a positive integer, got {pool!r}")
-        self.pool = pool
+        self.pool = None if pool is None else _pool(pool)
+        self.norm = BatchNorm.create(out_channels) if batch_norm else None
         # The kernel is a dense map from a flattened kh·kw·in patch: Dense draws it (and checks
         # init) with the right fan_in; the patch order (kh, kw, in) is the HWIO layout.
         dense = Dense(kh * kw * in_channels, out_channels, activation, init=init, key=key)
@@ -109,6 +127,13 @@ class Conv2d(AbstractLayer):
     def pre_activation(
         self, x: Float[Array, "batch height width in_channels"]
     ) -> Float[Array, "batch out_height out_width out_channels"]:
+        z = self.convolve(x)
+        return z if self.norm is None else self.norm(z)
+
+    def convolve(
+        self, x: Float[Array, "batch height width in_channels"]
+    ) -> Float[Array, "batch out_height out_width out_channels"]:
+        """The convolution and bias, before any batch normalisation."""
         if x.ndim != 4 or x.shape[-1] != self.in_channels:
             raise ValueError(
                 f"Conv2d expects images [batch, H, W, {self.in_channels}] (NHWC), got shape "
@@ -127,8 +152,10 @@ class Conv2d(AbstractLayer):
         y = self.activation(z)
         if self.pool is None:
             return y
-        window = (1, self.pool, self.pool, 1)
-        return jax.lax.reduce_window(y, -jnp.inf, jax.lax.max, window, window, "VALID")
+        size, step = self.pool
+        return jax.lax.reduce_window(
+            y, -jnp.inf, jax.lax.max, (1, size, size, 1), (1, step, step, 1), "VALID"
+        )
 
     def local_grad(
         self,

@@ -12,6 +12,7 @@ This is the one contract that both time domains and every estimator rely on:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._layer import AbstractLayer
+from ._norm import BatchNorm, BatchStats
 
 
 class Trace(eqx.Module):
@@ -111,6 +113,39 @@ class Network(eqx.Module):
             head = self.heads[b]
             head_logits.append(None if head is None else head(h)[0])
         return Trace(h, tuple(inputs), tuple(pre), tuple(outputs), tuple(head_logits))
+
+    @property
+    def has_batch_norm(self) -> bool:
+        return any(isinstance(getattr(layer, "norm", None), BatchNorm) for layer in self.layers)
+
+    def inference(self) -> Network:
+        """This network with every batch normalisation using its running statistics (for
+        evaluation); a network without batch normalisation is returned as it is."""
+        if not self.has_batch_norm:
+            return self
+        return jax.tree.map(
+            lambda m: dataclasses.replace(m, inference=True) if isinstance(m, BatchNorm) else m,
+            self,
+            is_leaf=lambda m: isinstance(m, BatchNorm),
+        )
+
+    def updated_batch_stats(self, x: Array) -> tuple[BatchStats | None, ...]:
+        """Per layer, the running statistics of its batch normalisation after the batch ``x``
+        (``None`` for layers without one)."""
+        h = x.reshape(x.shape[0], -1) if self.flatten_input else x
+        stats = []
+        for layer in self.layers:
+            norm = getattr(layer, "norm", None)
+            stats.append(None if norm is None else norm.updated_stats(layer.convolve(h)))
+            h = layer(h)[0]
+        return tuple(stats)
+
+    def with_batch_stats(self, stats: Sequence[BatchStats | None]) -> Network:
+        """This network with the given running statistics (from ``updated_batch_stats``)."""
+        index = [i for i, s in enumerate(stats) if s is not None]
+        return eqx.tree_at(
+            lambda net: [net.layers[i].norm.stats for i in index], self, [stats[i] for i in index]
+        )
 
     def _per_layer(self, name: str, values):
         if values is None:

@@ -36,6 +36,8 @@ def train_step(
     params = eqx.filter(state.model, eqx.is_inexact_array)
     updates, opt_state = optimizer.update(grads, state.opt_state, params)
     model = eqx.apply_updates(state.model, updates)
+    if state.model.has_batch_norm:  # running statistics follow the batch, not the optimizer
+        model = model.with_batch_stats(state.model.updated_batch_stats(x))
     new_state = TrainState(model, opt_state, est_state, state.epoch, state.step + 1)
     return new_state, diagnostics["loss"], accuracy(diagnostics["logits"], y)
 
@@ -45,6 +47,6 @@ def eval_step(
     model: Network, loss: str, x: Float[Array, " batch *input"], y: Int[Array, " batch"]
 ) -> tuple[Float[Array, ""], Int[Array, ""]]:
     """The summed loss and the number of correct predictions of ``model`` on one batch."""
-    logits = model(x).logits
+    logits = model.inference()(x).logits
     correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
     return jnp.sum(get_loss(loss)(logits, y)), correct
