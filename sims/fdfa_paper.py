@@ -76,4 +76,6 @@ def paper_accuracy(model: str, dataset: str, method: str, depth: int | None = No
         return FC.get((dataset, depth), {}).get(method)
     if model == "fdfa_cnn":
         return CNN.get(dataset, {}).get(method)
+    if model == "alexnet":
+        return ALEXNET.get(dataset, {}).get(method)
     return None

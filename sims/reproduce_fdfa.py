@@ -28,7 +28,7 @@ from ctlearn.train import TrainConfig, read_metrics, train
 
 from .fdfa_paper import paper_accuracy
 
-MODELS = ("fdfa_fc", "fdfa_cnn")
+MODELS = ("fdfa_fc", "fdfa_cnn", "alexnet")
 # Per-method model options of the paper (Appendix A): DFA's forward weights start at zero.
 MODEL_OPTIONS = {"dfa": {"init": "zeros"}}
 
@@ -141,7 +141,14 @@ def _slug(spec: str) -> str:
 
 
 def _depth(config: ReproduceConfig) -> str:
-    return f"{config.depth} layers" if config.model == "fdfa_fc" else "15C5-P2-40C5-P2-128-10"
+    return {
+        "fdfa_fc": f"{config.depth} layers",
+        "fdfa_cnn": "15C5-P2-40C5-P2-128-10",
+        "alexnet": "BN after each conv, no dropout",
+    }[config.model]
+
+
+_TABLES = {"fdfa_fc": "Table B.6", "fdfa_cnn": "Table 2", "alexnet": "Table 3"}
 
 
 def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
@@ -149,7 +156,7 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
         f"{config.model} ({_depth(config)}) on {config.dataset}: test accuracy (%) after "
         f"{config.epochs} epochs, mean ± std over {config.seeds} seed(s); Adam lr {config.lr:g} "
         f"× {config.lr_decay:g}/epoch, batch {config.batch_size}. Paper: Bacho & Chu, "
-        f"{'Table B.6' if config.model == 'fdfa_fc' else 'Table 2'} (10 runs, 100 epochs).",
+        f"{_TABLES[config.model]} (10 runs, 100 epochs).",
         "",
         "| method | ctlearn | paper | difference |",
         "|---|---:|---:|---:|",
