@@ -64,13 +64,28 @@ def mnist1d():
     return load_dataset("mnist1d")
 
 
-# After one short epoch of training with each rule (the feedback has started to align), its
-# estimate on a fresh batch points downhill: angle to the BP gradient below 90°. FDFA's learned
-# feedback aligns every hidden layer as well (measured: 14-44° after one epoch).
-@pytest.mark.parametrize("method", ["fa", "l-fa", "lg-fa", "dfa", "dkp", "fdfa"])
-def test_feedback_rules_give_descent_directions(method, mnist1d):
-    config = TrainConfig(method=method, epochs=1, model_options={"widths": [64, 64]})
+# After five short epochs of mnist1d with each rule (the feedback has aligned), its estimate on a
+# fresh batch points downhill: angle to the BP gradient below 90°, and the net is well above
+# chance (10 %). FDFA's learned feedback also aligns every hidden layer. Measured with these
+# settings: test accuracy 0.24-0.38, total angles 18-52°, FDFA's hidden layers 12-35°. DFA with
+# zero forward weights (the paper's init) learns thanks to relu's slope of 1 at 0.
+@pytest.mark.parametrize(
+    "method, model_options",
+    [
+        ("fa", {}),
+        ("l-fa", {}),
+        ("lg-fa", {}),
+        ("dfa", {}),
+        ("dfa", {"init": "zeros"}),
+        ("dkp", {}),
+        ("fdfa", {}),
+    ],
+)
+def test_feedback_rules_learn_and_give_descent_directions(method, model_options, mnist1d):
+    options = {"widths": [64, 64], **model_options}
+    config = TrainConfig(method=method, epochs=5, model_options=options)
     result = train(config, dataset=mnist1d, progress=False)
+    assert result.metrics[-1]["test_acc"] > 0.18, result.metrics
     x, y = next(batches(mnist1d.test, 256, key=jax.random.PRNGKey(9)))
     grads, _, _ = make_estimator(method).estimate(
         result.model, (x, y), result.state.est_state, key=jax.random.PRNGKey(1)
@@ -80,7 +95,7 @@ def test_feedback_rules_give_descent_directions(method, mnist1d):
     assert angles["total"] < 80.0, angles
     assert angles["layers"][-1] < 0.5  # the output layer learns from its own, exact error
     if method == "fdfa":
-        assert max(angles["layers"]) < 70.0, angles
+        assert max(angles["layers"]) < 60.0, angles
 
 
 def test_fdfa_penultimate_feedback_converges_to_the_output_weights(problem):
