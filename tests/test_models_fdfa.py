@@ -139,3 +139,17 @@ def test_local_heads_on_feature_maps_get_their_exact_gradient(name, estimate):
     """Greedy rules train the heads on the pooled conv maps exactly: as LG-BP does."""
     grads, reference = estimate(name)[0], estimate("lg-bp")[0]
     assert tree_allclose(grads.heads, reference.heads, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["dfa", "dkp", "fdfa"])
+def test_direct_feedback_into_the_cnn_feature_maps_has_their_shapes(method):
+    # One design for DFA, DKP and FDFA: B_l maps the 10 outputs onto the whole pooled map of
+    # layer l, [10, H, W, C]; the error reaches the pre-activation through the layer's pooling.
+    from ctlearn.estimators import make_estimator
+
+    model = eqx.filter_eval_shape(fdfa_cnn, MNIST, 10, key=jax.random.PRNGKey(0))
+    state = jax.eval_shape(
+        lambda m: make_estimator(method).init(m, key=jax.random.PRNGKey(0)), model
+    )
+    feedback = state if method == "dfa" else state[0]
+    assert [b.shape for b in feedback] == [(10, 12, 12, 15), (10, 4, 4, 40), (10, 128)]
