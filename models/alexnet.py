@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -64,7 +65,7 @@ def alexnet(
     shapes = _output_shapes(layers, input_shape)
     if min(shapes[-1][:2]) < 1:
         raise ValueError(f"alexnet needs images of at least 63×63, got {input_shape}")
-    features = _size(shapes[-1])
+    features = math.prod(shapes[-1])
     for width in _HIDDEN:
         layer_cls = FlatDense if len(layers) == len(_CONVS) else Dense
         layers.append(layer_cls(features, width, init=init, key=next(keys)))
@@ -73,7 +74,7 @@ def alexnet(
     block_ends = tuple(range(1, len(layers) - 1)) + (len(layers),)
     outputs = shapes + [(w,) for w in _HIDDEN]
     heads = tuple(
-        FlatDense(_size(outputs[b]), num_classes, identity, init=init, key=next(keys))
+        FlatDense(math.prod(outputs[b]), num_classes, identity, init=init, key=next(keys))
         if local_heads
         else None
         for b in range(len(block_ends) - 1)
@@ -93,10 +94,3 @@ def _output_shapes(layers, input_shape) -> list[tuple[int, ...]]:
 
     probe = jax.ShapeDtypeStruct((2,) + input_shape, jnp.float32)
     return [tuple(s.shape[1:]) for s in jax.eval_shape(run, probe)]
-
-
-def _size(shape: tuple[int, ...]) -> int:
-    size = 1
-    for s in shape:
-        size *= s
-    return size
