@@ -8,6 +8,8 @@ from ctlearn.nn import Network
 
 from .alexnet import alexnet
 from .fdfa_nets import fdfa_cnn, fdfa_fc
+from .local_mixer import PRESETS as LOCAL_MIXER_PRESETS
+from .local_mixer import local_mixer
 from .mlp import mlp
 
 MODELS: dict[str, Callable[..., Network]] = {
@@ -15,6 +17,7 @@ MODELS: dict[str, Callable[..., Network]] = {
     "fdfa_fc": fdfa_fc,
     "fdfa_cnn": fdfa_cnn,
     "alexnet": alexnet,
+    "local_mixer": local_mixer,
 }
 
 
@@ -27,4 +30,13 @@ def make_model(
     return MODELS[name](tuple(input_shape), num_classes, key=key, **options)
 
 
-__all__ = ["MODELS", "alexnet", "fdfa_cnn", "fdfa_fc", "make_model", "mlp"]
+__all__ = [
+    "LOCAL_MIXER_PRESETS",
+    "MODELS",
+    "alexnet",
+    "fdfa_cnn",
+    "fdfa_fc",
+    "local_mixer",
+    "make_model",
+    "mlp",
+]

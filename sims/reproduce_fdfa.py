@@ -24,8 +24,9 @@ from ctlearn._atomic import atomic_write_text
 from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.plotting import plot_learning_curves
-from ctlearn.train import TrainConfig, read_metrics, train
+from ctlearn.train import TrainConfig
 
+from ._runs import complete_run, slug
 from .fdfa_paper import paper_accuracy
 
 MODELS = ("fdfa_fc", "fdfa_cnn", "alexnet")
@@ -93,7 +94,10 @@ def main(config: ReproduceConfig) -> dict:
     for spec in config.methods:
         accuracies, runs = [], []
         for seed in range(config.seeds):
-            metrics = _run(config, spec, seed, data, out / "runs" / f"{_slug(spec)}-seed{seed}")
+            run_dir = out / "runs" / f"{slug(spec)}-seed{seed}"
+            metrics = complete_run(
+                config.train_config(spec, seed), run_dir, dataset=data, progress=config.progress
+            )
             accuracies.append(100.0 * metrics[-1]["test_acc"])
             runs.append([100.0 * m["test_acc"] for m in metrics])
         curves[spec] = runs
@@ -123,21 +127,6 @@ def main(config: ReproduceConfig) -> dict:
     )
     print(table)
     return result
-
-
-def _run(config, spec, seed, data, run_dir: Path) -> list[dict]:
-    train_config = config.train_config(spec, seed)
-    done = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
-    if len(done) >= config.epochs:
-        return done[: config.epochs]
-    resume = (run_dir / "config.json").is_file()
-    return train(
-        train_config, run_dir, resume=resume, dataset=data, progress=config.progress
-    ).metrics
-
-
-def _slug(spec: str) -> str:
-    return spec.replace(":", "_").replace("=", "-").replace(",", "_")
 
 
 def _depth(config: ReproduceConfig) -> str:

@@ -1,7 +1,8 @@
-"""Diagnostics of estimators: repeated sampling, angles to the true gradient, timing."""
+"""Diagnostics of estimators: repeated sampling, angles to the true gradient, timing, memory."""
 
 from ._angles import angle_degrees as angle_degrees
 from ._angles import gradient_angles as gradient_angles
+from ._memory import compiled_memory as compiled_memory
 from ._sampling import sample_estimates as sample_estimates
 from ._sampling import tree_cosine as tree_cosine
 from ._timing import time_side_by_side as time_side_by_side

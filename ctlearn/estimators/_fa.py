@@ -21,10 +21,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from ..losses import get_loss
-from ..nn import AbstractLayer, Network, Trace
+from ..nn import AbstractLayer, AbstractMixerLayer, Network, Trace
 from ._base import AbstractEstimator
 from ._direct import mean_loss
-from ._objective import assemble, exact_head_grads, require_heads
+from ._objective import assemble, exact_head_grads, head_loss, require_heads
 
 
 def random_feedback_layer(layer: AbstractLayer, key: PRNGKeyArray) -> AbstractLayer:
@@ -42,6 +42,19 @@ def random_feedback_layer(layer: AbstractLayer, key: PRNGKeyArray) -> AbstractLa
         for k, a in zip(keys, leaves)
     ]
     return eqx.combine(jax.tree.unflatten(treedef, drawn), static)
+
+
+def _through_feedback(
+    layer: AbstractLayer, feedback: AbstractLayer, x: Array, delta: Array
+) -> tuple[Array]:
+    """The signal at the layer's input: ``delta`` carried back by the feedback weights in place of
+    the forward ones. Around a LocalMixer layer's linear map the normalisations keep their true
+    derivative, taken at the forward pass's values (the paper assumes they are known)."""
+    if isinstance(layer, AbstractMixerLayer):
+        _, to_input = jax.vjp(lambda h: layer.pre_activation_via(feedback, h), x)
+    else:
+        _, to_input = jax.vjp(feedback.pre_activation, x)
+    return to_input(delta)
 
 
 def feedback_alignment_grads(
@@ -63,18 +76,24 @@ def feedback_alignment_grads(
     g = error(trace.logits)  # the signal at the output of the current layer
     for b in reversed(range(model.num_blocks)):
         start, end = model.block_starts[b], model.block_ends[b]
-        if (local or greedy) and model.heads[b] is not None:
+        head = model.heads[b]
+        if (local or greedy) and head is not None:
             _, to_block = jax.vjp(feedback_heads[b].pre_activation, trace.outputs[b])
-            (from_head,) = to_block(error(trace.head_logits[b]))
+            head_error = jax.grad(lambda z, head=head: jnp.mean(head_loss(loss, head, z, y)))
+            (from_head,) = to_block(head_error(trace.head_logits[b]))
             g = from_head if greedy else g + from_head
+        skip = None  # the signal the residual connection carries to the block's input
         for i in reversed(range(start, end)):
             layer = model.layers[i]
             _, to_pre = jax.vjp(layer.activate, trace.pre[i])
             (delta,) = to_pre(g)
+            if i == end - 1 and model.residual and model.residual[b]:
+                skip = delta
             grads[i] = layer.local_grad(trace.inputs[i], delta)
             if i > 0:
-                _, to_input = jax.vjp(feedback_layers[i].pre_activation, trace.inputs[i])
-                (g,) = to_input(delta)
+                (g,) = _through_feedback(layer, feedback_layers[i], trace.inputs[i], delta)
+        if skip is not None and start > 0:
+            g = g + skip.reshape(g.shape)
     heads = exact_head_grads(loss, model, trace, y) if (local or greedy) else None
     return assemble(model, grads, heads)
 

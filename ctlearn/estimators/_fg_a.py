@@ -9,11 +9,14 @@ stop-gradient separates blocks, so the one jvp yields every block's own ``d`` fr
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array
 
+from ..nn import AbstractMixerLayer
 from ._base import AbstractEstimator
 from ._noise import (
     average_samples,
@@ -38,12 +41,26 @@ def activity_directions(model, x, key, *, noise: str, shared: bool, layers=None)
     )
 
 
+def spread(d: Array, u: Array) -> Array:
+    """``d ⊙ u``: each unit's direction scaled by the directional derivative of the loss that
+    scores it. ``d`` is per example [N] or per replica [N, P, G] (a replicated local loss); the
+    unit (n, p, ...) of a [N, P, G·k]-ordered activity belongs to replica (n, p, its group)."""
+    if d.ndim == 1:
+        return d.reshape((d.shape[0],) + (1,) * (u.ndim - 1)) * u
+    if u.shape[: d.ndim - 1] != d.shape[:-1] or math.prod(u.shape[d.ndim - 1 :]) % d.shape[-1]:
+        raise ValueError(
+            f"a perturbation of shape {u.shape} cannot be scored by replicated losses of shape "
+            f"{d.shape}: it must be [batch, patches, groups × units]"
+        )
+    return (d[..., None] * u.reshape(d.shape + (-1,))).reshape(u.shape)
+
+
 def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: bool):
     """The FG-A estimate for directions ``u`` (one per layer). Returns ``(grads, diagnostics)``."""
 
     def losses(p):
         trace = model(x, p, greedy=greedy)
-        per_block = block_losses(loss, trace, y)
+        per_block = block_losses(loss, model, trace, y)
         return (per_block if greedy else per_block[-1:]), trace
 
     zeros = tuple(jnp.zeros_like(t) for t in u)
@@ -52,7 +69,9 @@ def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: 
     layer_grads = []
     for i, layer in enumerate(model.layers):
         d_n = d[model.block_of_layer(i)] if greedy else d[0]
-        delta = (d_n / n).reshape((n,) + (1,) * (u[i].ndim - 1)) * u[i]
+        if d_n.ndim > 1 and isinstance(layer, AbstractMixerLayer) and layer.mixes_groups:
+            d_n = jnp.sum(d_n, axis=-1, keepdims=True)  # its units reach all of the token's groups
+        delta = spread(d_n / n, u[i])
         if mask:
             delta = jnp.where(layer.active(trace.pre[i]), delta, 0.0)
         layer_grads.append(layer.local_grad(trace.inputs[i], delta))

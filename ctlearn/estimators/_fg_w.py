@@ -44,7 +44,7 @@ def _losses_fn(model, static, loss: str, greedy: bool):
     def losses(params, x, y):
         net = eqx.tree_at(lambda m: m.layers, model, eqx.combine(params, static))
         trace = net(x, greedy=greedy)
-        per_block = block_losses(loss, trace, y)
+        per_block = block_losses(loss, model, trace, y)
         return (per_block if greedy else per_block[-1:]), trace
 
     return losses
@@ -65,7 +65,7 @@ def weight_forward_gradient(
     if shared:
         v = weight_directions(params, key, noise, layers)
         ell, d, trace = jax.jvp(lambda p: losses(p, x, y), (params,), (v,), has_aux=True)
-        layer_grads = _scale_by_block(model, v, [jnp.mean(d_b) for d_b in d], greedy)
+        layer_grads = _scale_by_block(model, v, [jnp.sum(d_b) / x.shape[0] for d_b in d], greedy)
     else:
         n = x.shape[0]
         c = math.gcd(n, chunk)
@@ -75,7 +75,7 @@ def weight_forward_gradient(
             _, d, _ = jax.jvp(
                 lambda p: losses(p, xi[None], yi[None]), (params,), (v,), has_aux=True
             )
-            return _scale_by_block(model, v, [d_b[0] for d_b in d], greedy)
+            return _scale_by_block(model, v, [jnp.sum(d_b[0]) for d_b in d], greedy)
 
         def add_chunk(total, inputs):
             g = jax.vmap(per_example)(*inputs)
@@ -90,7 +90,7 @@ def weight_forward_gradient(
         total, _ = jax.lax.scan(add_chunk, zeros, chunks)
         layer_grads = jax.tree.map(lambda t: t / n, total)
         trace = model(x, greedy=greedy)
-        ell = block_losses(loss, trace, y)
+        ell = block_losses(loss, model, trace, y)
     layer_grads = eqx.combine(layer_grads, static)
     heads = exact_head_grads(loss, model, trace, y) if greedy else None
     diagnostics = {"loss": jnp.mean(ell[-1]), "logits": trace.logits}

@@ -15,7 +15,7 @@ def _local_bp(estimator, model, batch, state, greedy: bool):
 
     def objective(m):
         trace = m(x, greedy=greedy)
-        return local_objective(estimator.loss, trace, y), trace.logits
+        return local_objective(estimator.loss, m, trace, y), trace.logits
 
     (_, logits), grads = eqx.filter_value_and_grad(objective, has_aux=True)(model)
     value = jnp.mean(get_loss(estimator.loss)(logits, y))

@@ -13,20 +13,43 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..losses import get_loss
-from ..nn import AbstractLayer, Network, Trace
+from ..nn import AbstractLayer, Network, ReplicatedHead, Trace
 
 
-def block_losses(loss: str, trace: Trace, y: Array) -> tuple[Array, ...]:
-    """Per-example loss of every block [batch] each: its local head's, or the network's for the
-    last block. Blocks without a head contribute ``None``."""
+def head_loss(loss: str, head: AbstractLayer, logits: Array, y: Array) -> Array:
+    """Per-example loss [batch] of a head's output: the named ``loss``, unless the head scores
+    its outputs its own way (a contrastive ``ReplicatedHead``)."""
+    if isinstance(head, ReplicatedHead):
+        return head.example_loss(loss, logits, y)
+    return get_loss(loss)(logits, y)
+
+
+def block_losses(loss: str, model: Network, trace: Trace, y: Array) -> tuple[Array | None, ...]:
+    """Every block's loss, per example [batch]: its local head's, or the network's for the last
+    block; blocks without a head give ``None``. A ``ReplicatedHead`` gives its replicas
+    [batch, patches, groups] instead; their sum over replicas has the example's gradient."""
     fn = get_loss(loss)
-    locals_ = tuple(None if h is None else fn(h, y) for h in trace.head_logits[:-1])
-    return locals_ + (fn(trace.logits, y),)
+    out = []
+    for head, features, logits in zip(model.heads[:-1], trace.outputs, trace.head_logits):
+        if head is None:
+            out.append(None)
+        elif isinstance(head, ReplicatedHead):
+            out.append(head.replicated_losses(loss, features, y))
+        else:
+            out.append(fn(logits, y))
+    return tuple(out) + (fn(trace.logits, y),)
 
 
-def local_objective(loss: str, trace: Trace, y: Array) -> Array:
+def per_example(ell: Array) -> Array:
+    """A block loss summed over its replicas: [batch]."""
+    return ell.reshape(ell.shape[0], -1).sum(axis=1)
+
+
+def local_objective(loss: str, model: Network, trace: Trace, y: Array) -> Array:
     """Sum over blocks of the batch-mean local losses (the L-BP / LG-BP objective)."""
-    return sum(jnp.mean(ell) for ell in block_losses(loss, trace, y) if ell is not None)
+    return sum(
+        jnp.mean(per_example(ell)) for ell in block_losses(loss, model, trace, y) if ell is not None
+    )
 
 
 def require_heads(model: Network, method: str) -> None:
@@ -67,12 +90,11 @@ def exact_head_grads(
 ) -> tuple[AbstractLayer | None, ...]:
     """Each local head's exact gradient of its batch-mean loss: a linear readout's own, local
     gradient (what both papers use for heads), from the head input and the error at its output."""
-    fn = get_loss(loss)
     grads = []
     for head, features, logits in zip(model.heads, trace.outputs, trace.head_logits):
         if head is None:
             grads.append(None)
             continue
-        error = jax.grad(lambda z: jnp.mean(fn(z, y)))(logits)
+        error = jax.grad(lambda z, head=head: jnp.mean(head_loss(loss, head, z, y)))(logits)
         grads.append(head.local_grad(jax.lax.stop_gradient(features), error))
     return tuple(grads)

@@ -6,6 +6,15 @@ from ._layer import AbstractLayer as AbstractLayer
 from ._layer import Dense as Dense
 from ._layer import identity as identity
 from ._layer import relu as relu
+from ._mixer import OBJECTIVES as OBJECTIVES
+from ._mixer import AbstractMixerLayer as AbstractMixerLayer
+from ._mixer import GroupedLinear as GroupedLinear
+from ._mixer import Readout as Readout
+from ._mixer import ReplicatedHead as ReplicatedHead
+from ._mixer import TokenMixing as TokenMixing
+from ._mixer import TokenwiseLinear as TokenwiseLinear
+from ._mixer import local_norm as local_norm
+from ._mixer import patchify as patchify
 from ._network import Network as Network
 from ._network import Trace as Trace
 from ._norm import BatchNorm as BatchNorm

@@ -62,11 +62,18 @@ class AbstractLayer(eqx.Module):
         it to carry a signal at the output back to the perturbation point."""
         return self.activation(z)
 
-    def __call__(self, x: Array, p: Array | None = None) -> tuple[Array, Array]:
-        """Returns ``(y, z)``: the activity and the (perturbed) pre-activation."""
+    def __call__(
+        self, x: Array, p: Array | None = None, residual: Array | None = None
+    ) -> tuple[Array, Array]:
+        """Returns ``(y, z)``: the activity and the input of the activation: the pre-activation,
+        plus the perturbation ``p``, plus ``residual`` (a residual block's input, added after the
+        perturbation point and before the activation, as in LocalMixer). Both additions leave
+        ``∂L/∂z`` unchanged, so the local update is the same whichever point ``z`` names."""
         z = self.pre_activation(x)
         if p is not None:
             z = z + p
+        if residual is not None:
+            z = z + residual.reshape(z.shape)
         return self.activate(z), z
 
     def active(self, z: Array) -> Array:

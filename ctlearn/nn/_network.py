@@ -43,7 +43,9 @@ class Network(eqx.Module):
     """Blocks of perturbable layers; block ``b`` is ``layers[starts[b]:ends[b]]``.
 
     ``heads[b]`` is block ``b``'s local linear readout (``None`` where there is none; the last
-    block never has one: its last layer is the network's output). With ``flatten_input`` the input
+    block never has one: its last layer is the network's output). ``residual[b]`` (default: no
+    residual anywhere) adds block ``b``'s input to its last layer's activation input, after the
+    perturbation point (LocalMixer's residual blocks). With ``flatten_input`` the input
     [batch, *input_shape] is reshaped to [batch, features] first. ``input_shape`` (one example's
     shape, when the builder states it) lets rules size per-layer state before seeing data.
     """
@@ -53,6 +55,7 @@ class Network(eqx.Module):
     block_ends: tuple[int, ...] = eqx.field(static=True)
     flatten_input: bool = eqx.field(static=True, default=True)
     input_shape: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    residual: tuple[bool, ...] = eqx.field(static=True, default=())
 
     def __check_init__(self):
         ends = self.block_ends
@@ -67,6 +70,10 @@ class Network(eqx.Module):
             )
         if len(self.heads) != len(ends):
             raise ValueError(f"need one head entry per block ({len(ends)}), got {len(self.heads)}")
+        if self.residual and len(self.residual) != len(ends):
+            raise ValueError(
+                f"residual needs one flag per block ({len(ends)}), got {len(self.residual)}"
+            )
         if self.heads[-1] is not None:
             raise ValueError("the last block's loss is the network's loss: its head must be None")
 
@@ -103,9 +110,11 @@ class Network(eqx.Module):
         for b, (start, end) in enumerate(zip(self.block_starts, self.block_ends)):
             if greedy and b > 0:
                 h = jax.lax.stop_gradient(h)
+            block_input = h if self.residual and self.residual[b] else None
             for i in range(start, end):
                 inputs.append(h)
-                h, z = self.layers[i](h, perturbation[i])
+                skip = block_input if i == end - 1 else None
+                h, z = self.layers[i](h, perturbation[i], skip)
                 if post[i] is not None:
                     h = h + post[i]
                 pre.append(z)

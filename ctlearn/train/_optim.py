@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import optax
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "lars")
 SCHEDULES = ("constant", "linear", "cosine", "exp")
 
 
@@ -44,18 +45,33 @@ def make_schedule(
     return optax.join_schedules([optax.linear_schedule(0.0, lr, warmup), schedule], [warmup])
 
 
+def _weights(params):
+    """Weight decay's mask: matrices and kernels (ndim ≥ 2), not biases or normalisation
+    vectors."""
+    return jax.tree.map(lambda a: a.ndim >= 2, params)
+
+
 def make_optimizer(
     name: str, schedule: optax.Schedule, *, momentum: float = 0.9, weight_decay: float = 0.0
 ) -> optax.GradientTransformation:
-    """``sgd`` (with ``momentum``; 0 for plain SGD) or ``adam`` (β₁ 0.9, β₂ 0.999, ε 1e-8), with
-    decoupled ``weight_decay`` (AdamW-style for adam) when it is non-zero."""
+    """``sgd`` (with ``momentum``; 0 for plain SGD), ``adam`` (β₁ 0.9, β₂ 0.999, ε 1e-8) or
+    ``lars`` (layer-wise trust ratios, with ``momentum``; for large-batch contrastive training),
+    with decoupled ``weight_decay`` on the weights (not the biases) when it is non-zero."""
     if name == "sgd":
         sgd = optax.sgd(schedule, momentum=momentum or None)
         if weight_decay == 0.0:
             return sgd
-        return optax.chain(optax.add_decayed_weights(weight_decay), sgd)
+        return optax.chain(optax.add_decayed_weights(weight_decay, mask=_weights), sgd)
     if name == "adam":
         if weight_decay == 0.0:
             return optax.adam(schedule)
-        return optax.adamw(schedule, weight_decay=weight_decay)
+        return optax.adamw(schedule, weight_decay=weight_decay, mask=_weights)
+    if name == "lars":
+        return optax.lars(
+            schedule,
+            weight_decay=weight_decay,
+            weight_decay_mask=_weights,
+            trust_ratio_mask=_weights,
+            momentum=momentum,
+        )
     raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
