@@ -2,6 +2,7 @@
 
 __version__ = "0.1.0"
 
+from . import augment as augment
 from . import data as data
 from . import diagnostics as diagnostics
 from . import estimators as estimators
