@@ -35,8 +35,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, read_config, train
+    from .train import TrainConfig, initialize_distributed, read_config, train
 
+    if args.distributed:  # before anything else asks JAX for its devices
+        initialize_distributed()
     given = _given_config(args)
     if args.resume and (Path(args.out) / "config.json").is_file():
         base = dataclasses.asdict(read_config(args.out))
@@ -82,6 +84,7 @@ def _given_config(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir",
         "data_source",
         "eval_batch_size",
+        "devices",
     )
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     model_options = dict(args.model_option or [])
@@ -224,6 +227,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--devices",
+        type=int,
+        help="devices that share each batch (default: all that JAX sees; 1: no sharding)",
+    )
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-host run: start the same command on every host (SLURM, Open MPI "
+        "and Kubernetes jobs are detected; elsewhere set JAX_COORDINATOR_ADDRESS=host:port, "
+        "JAX_NUM_PROCESSES and JAX_PROCESS_ID)",
+    )
     train.add_argument(
         "--stop-after-epochs",
         type=int,

@@ -1,4 +1,5 @@
-"""Discrete-time training: configuration, the training loop, checkpoints and run folders."""
+"""Discrete-time training: configuration, the training loop, checkpoints and run folders, data
+parallelism over devices and hosts."""
 
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
@@ -15,6 +16,8 @@ from ._optim import OPTIMIZERS as OPTIMIZERS
 from ._optim import SCHEDULES as SCHEDULES
 from ._optim import make_optimizer as make_optimizer
 from ._optim import make_schedule as make_schedule
+from ._parallel import DataParallel as DataParallel
+from ._parallel import initialize_distributed as initialize_distributed
 from ._state import TrainState as TrainState
 from ._step import eval_step as eval_step
 from ._step import train_step as train_step

@@ -19,6 +19,8 @@ from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 # Options whose meaning depends on the total length of the run: changing ``epochs`` on resume
 # would change the steps already taken, so a run with these can only be resumed as it was.
 _LENGTH_DEPENDENT_SCHEDULES = ("linear", "cosine")
+# Options a resumed run may change.
+_MAY_CHANGE = ("epochs", "devices")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,8 +29,11 @@ class TrainConfig:
 
     ``model_options`` are keyword arguments of the model builder (e.g. ``{"widths": [256, 256]}``)
     and ``method_options`` those of the estimator (e.g. ``{"noise": "rademacher"}``). ``lr_decay``
-    is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` only. Every
-    value is checked when the config is created, before any data is read or model built.
+    is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` only.
+    ``devices`` is how many devices share each batch (data parallelism, see ``DataParallel``):
+    ``None`` takes every device JAX sees, 1 runs on one device without sharding; ``batch_size``
+    must be a multiple of it. Every value is checked when the config is created, before any data
+    is read or model built (whether that many devices exist is checked when training starts).
     """
 
     dataset: str = "mnist1d"
@@ -50,10 +55,18 @@ class TrainConfig:
     data_dir: str | None = None
     data_source: str = "auto"
     eval_batch_size: int = 1000
+    devices: int | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size"):
             _check_int(name, getattr(self, name), minimum=1)
+        if self.devices is not None:
+            _check_int("devices", self.devices, minimum=1)
+            if self.batch_size % self.devices:
+                raise ValueError(
+                    f"batch_size {self.batch_size} is not divisible by devices={self.devices}: "
+                    f"each device takes an equal share of the batch"
+                )
         _check_int("seed", self.seed, minimum=0)
         _check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs >= self.epochs:
@@ -117,10 +130,12 @@ class TrainConfig:
         """Raises unless a run saved with ``saved`` may be continued under this config.
 
         Only ``epochs`` may change, and only with a schedule that does not depend on the run's
-        length (otherwise the steps already taken would differ from an uninterrupted run).
+        length (otherwise the steps already taken would differ from an uninterrupted run); and
+        ``devices``, which changes the order of floating-point sums only (a run resumed on other
+        devices matches an uninterrupted one to rounding, not bit for bit).
         """
         mine, theirs = _comparable(self), _comparable(saved)
-        changed = sorted(k for k in mine if mine[k] != theirs[k] and k != "epochs")
+        changed = sorted(k for k in mine if mine[k] != theirs[k] and k not in _MAY_CHANGE)
         if changed:
             details = "; ".join(f"{k}: saved {theirs[k]!r}, given {mine[k]!r}" for k in changed)
             raise ValueError(

@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .. import __version__
@@ -22,6 +23,7 @@ from ..data import Dataset, batches, load_dataset, num_batches
 from ..nn import Network
 from ._checkpoint import load_checkpoint, save_checkpoint
 from ._config import TrainConfig
+from ._parallel import DataParallel, data_parallel
 from ._state import TrainState
 from ._step import eval_step, train_step
 
@@ -72,6 +74,11 @@ def train(
     runs). ``stop_after_epochs`` ends this call after that many epochs (the run stays resumable,
     e.g. for jobs with a time limit). A NaN or infinite loss raises ``TrainingDiverged``, leaving
     the last checkpoint as it was.
+
+    With ``config.devices`` (default: every device) above one, each batch is split over the
+    devices and the state replicated on all of them (``DataParallel``); the results agree with a
+    single-device run to floating-point rounding. With several processes
+    (``initialize_distributed``), every process calls ``train`` alike and process 0 writes ``out``.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -79,11 +86,16 @@ def train(
         not isinstance(stop_after_epochs, int) or stop_after_epochs < 1
     ):
         raise ValueError(f"stop_after_epochs must be a positive int, got {stop_after_epochs!r}")
+    parallel = data_parallel(config.devices)
+    if parallel is not None:
+        parallel.check_batch_size(config.batch_size)
     run_dir = _RunDir(Path(out)) if out is not None else None
     if resume and run_dir is None:
         raise ValueError("resume=True needs the folder of the run to resume: pass out=...")
     if run_dir is not None:
         run_dir.check(config, resume=resume)
+        if jax.process_count() > 1:  # no process may see a folder another has begun to write
+            multihost_utils.sync_global_devices("ctlearn: run folder checked")
 
     data = dataset if dataset is not None else _load(config)
     steps_per_epoch = num_batches(data.train, config.batch_size)
@@ -95,8 +107,11 @@ def train(
         if resume and run_dir.checkpoint.is_file():
             state = load_checkpoint(run_dir.checkpoint, state)
             metrics = run_dir.read_metrics(upto_epoch=int(state.epoch))
-        run_dir.write_config(config, data)
+        run_dir.write_config(config, data, devices=parallel.num_devices if parallel else 1)
         run_dir.write_metrics(metrics)
+    if parallel is not None:
+        state = parallel.replicate(state)
+    state_sharding = parallel.replicated if parallel is not None else None
 
     data_root, step_root = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 1))
     first = int(state.epoch)
@@ -121,7 +136,11 @@ def train(
             for x, y in batches(
                 data.train, config.batch_size, key=jax.random.fold_in(data_root, epoch)
             ):
-                state, loss, acc = train_step(estimator, optimizer, state, x, y, epoch_key)
+                if parallel is not None:
+                    x, y = parallel.shard_batch((x, y))
+                state, loss, acc = train_step(
+                    estimator, optimizer, state, x, y, epoch_key, state_sharding=state_sharding
+                )
                 losses.append(loss)
                 accs.append(acc)
                 pending.append(loss)
@@ -135,7 +154,9 @@ def train(
                 state.model, state.opt_state, state.est_state, state.epoch + 1, state.step
             )
             train_seconds = time.perf_counter() - started
-            test_loss, test_acc = evaluate(state.model, data, config.loss, config.eval_batch_size)
+            test_loss, test_acc = evaluate(
+                state.model, data, config.loss, config.eval_batch_size, parallel=parallel
+            )
             record = {
                 "epoch": epoch + 1,
                 "step": int(state.step),
@@ -149,7 +170,7 @@ def train(
             }
             metrics.append(record)
             if run_dir is not None:  # checkpoint first: metrics never run ahead of it
-                save_checkpoint(run_dir.checkpoint, state)
+                run_dir.save_checkpoint(state)
                 run_dir.write_metrics(metrics)
             bar.set_postfix(
                 loss=f"{record['train_loss']:.4f}", test_acc=f"{test_acc:.4f}", refresh=True
@@ -170,11 +191,25 @@ def initial_state(config: TrainConfig, data: Dataset, estimator, optimizer) -> T
     return TrainState.start(model, opt_state, est_state)
 
 
-def evaluate(model: Network, data: Dataset, loss: str, batch_size: int) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` on the test split."""
+def evaluate(
+    model: Network,
+    data: Dataset,
+    loss: str,
+    batch_size: int,
+    *,
+    parallel: DataParallel | None = None,
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` on the test split; with ``parallel``, each batch is
+    split over its devices (a batch that does not split evenly is padded, the padding masked)."""
+    if parallel is not None:
+        model = parallel.replicate(model)
     total_loss, correct = 0.0, 0
     for x, y in batches(data.test, batch_size, shuffle=False, drop_last=False):
-        batch_loss, batch_correct = eval_step(model, loss, x, y)
+        if parallel is None:
+            batch_loss, batch_correct = eval_step(model, loss, x, y)
+        else:
+            x, y, mask = parallel.shard_batch(parallel.pad_batch(x, y))
+            batch_loss, batch_correct = eval_step(model, loss, x, y, mask)
         total_loss += float(batch_loss)
         correct += int(batch_correct)
     n = len(data.test)
@@ -211,13 +246,17 @@ def _check_finite(pending, state: TrainState, epoch: int, run_dir: _RunDir | Non
 
 
 class _RunDir:
-    """The folder of one run and the files in it."""
+    """The folder of one run and the files in it; with several processes, process 0 writes them."""
 
     def __init__(self, path: Path):
         self.path = path
         self.config = path / CONFIG_FILE
         self.metrics = path / METRICS_FILE
         self.checkpoint = path / CHECKPOINT_FILE
+
+    @property
+    def writes(self) -> bool:
+        return jax.process_index() == 0
 
     def check(self, config: TrainConfig, *, resume: bool) -> None:
         if self.path.exists() and not self.path.is_dir():
@@ -233,7 +272,9 @@ class _RunDir:
             raise FileNotFoundError(f"nothing to resume: {self.config} does not exist")
         config.resumable_as(read_config(self.path))
 
-    def write_config(self, config: TrainConfig, data: Dataset) -> None:
+    def write_config(self, config: TrainConfig, data: Dataset, *, devices: int) -> None:
+        if not self.writes:
+            return
         content = {
             "config": json.loads(config.to_json()),
             "data": {
@@ -247,6 +288,8 @@ class _RunDir:
             "ctlearn_version": __version__,
             "jax_version": jax.__version__,
             "backend": jax.default_backend(),
+            "devices": devices,
+            "processes": jax.process_count(),
         }
         atomic_write_text(self.config, json.dumps(content, indent=2) + "\n")
 
@@ -257,7 +300,12 @@ class _RunDir:
         return [r for r in records if r["epoch"] <= upto_epoch]
 
     def write_metrics(self, metrics: list[dict[str, Any]]) -> None:
-        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in metrics))
+        if self.writes:
+            atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in metrics))
+
+    def save_checkpoint(self, state: TrainState) -> None:
+        if self.writes:
+            save_checkpoint(self.checkpoint, state)
 
 
 def read_config(out: str | os.PathLike) -> TrainConfig:

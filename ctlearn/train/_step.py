@@ -6,7 +6,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jax.sharding import Sharding
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ..estimators import AbstractEstimator
 from ..losses import accuracy, get_loss
@@ -22,12 +23,16 @@ def train_step(
     x: Float[Array, " batch *input"],
     y: Int[Array, " batch"],
     epoch_key: PRNGKeyArray,
+    *,
+    state_sharding: Sharding | None = None,
 ) -> tuple[TrainState, Float[Array, ""], Float[Array, ""]]:
     """One step: estimate the gradient, apply the optimizer's update. Returns the new state and
     the batch loss and accuracy at the weights before the update.
 
     The step's randomness is ``fold_in(epoch_key, step within the epoch)``: a pure function of the
     seed, the epoch and the step, so a resumed run draws what an uninterrupted one would.
+    ``state_sharding`` (e.g. ``DataParallel.replicated``) is imposed on the new state's arrays,
+    whatever the compiler would choose, for a batch sharded over several devices.
     """
     key = jax.random.fold_in(epoch_key, state.step)
     grads, est_state, diagnostics = estimator.estimate(
@@ -39,14 +44,26 @@ def train_step(
     if state.model.has_batch_norm:  # running statistics follow the batch, not the optimizer
         model = model.with_batch_stats(state.model.updated_batch_stats(x))
     new_state = TrainState(model, opt_state, est_state, state.epoch, state.step + 1)
+    if state_sharding is not None:
+        arrays, static = eqx.partition(new_state, eqx.is_array)
+        arrays = jax.lax.with_sharding_constraint(arrays, state_sharding)
+        new_state = eqx.combine(arrays, static)
     return new_state, diagnostics["loss"], accuracy(diagnostics["logits"], y)
 
 
 @eqx.filter_jit
 def eval_step(
-    model: Network, loss: str, x: Float[Array, " batch *input"], y: Int[Array, " batch"]
+    model: Network,
+    loss: str,
+    x: Float[Array, " batch *input"],
+    y: Int[Array, " batch"],
+    mask: Bool[Array, " batch"] | None = None,
 ) -> tuple[Float[Array, ""], Int[Array, ""]]:
-    """The summed loss and the number of correct predictions of ``model`` on one batch."""
+    """The summed loss and the number of correct predictions of ``model`` on one batch; with
+    ``mask``, of the examples where it is true only (the others are padding)."""
     logits = model.inference()(x).logits
-    correct = jnp.sum(jnp.argmax(logits, axis=-1) == y)
-    return jnp.sum(get_loss(loss)(logits, y)), correct
+    correct = jnp.argmax(logits, axis=-1) == y
+    losses = get_loss(loss)(logits, y)
+    if mask is not None:
+        correct, losses = correct & mask, jnp.where(mask, losses, 0.0)
+    return jnp.sum(losses), jnp.sum(correct)
