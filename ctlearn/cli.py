@@ -85,6 +85,9 @@ def _given_config(args: argparse.Namespace) -> dict[str, Any]:
         "data_source",
         "eval_batch_size",
         "devices",
+        "augment",
+        "crop_area",
+        "views",
     )
     given = {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
     model_options = dict(args.model_option or [])
@@ -227,6 +230,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
     train.add_argument("--weight-decay", type=float)
     train.add_argument("--seed", type=int)
+    train.add_argument(
+        "--augment", help="training-batch augmentation: none (default), crop_flip or byol"
+    )
+    train.add_argument("--crop-area", type=float, help="random crops' area lower bound (0.08)")
+    train.add_argument(
+        "--views",
+        type=int,
+        help="2: train on two augmented views per example (contrastive models); default 1",
+    )
     train.add_argument(
         "--devices",
         type=int,

@@ -262,3 +262,20 @@ def test_contrastive_mixer_scores_two_views_by_info_nce():
     grads, _, diag = make_estimator("lg-fg-a").estimate(net, (x, y), None, key=jax.random.key(1))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(jnp.abs(grads.heads[0].weight).sum()) > 0
+
+
+# 5 epochs of mnist1d (4000 sequences, chance 10 %) on a 2-block mixer of 2 tokens, 32 channels
+# in 4 groups; Adam 1e-3, batch 32, seed 0. Measured test accuracy: BP 0.21, LG-BP 0.22,
+# LG-FG-A 0.18, FA 0.19, LG-FA 0.19 (FG-A 0.17, DFA 0.16, LG-FG-W 0.12).
+@pytest.mark.parametrize("method", ["bp", "lg-bp", "lg-fg-a", "fa", "lg-fa"])
+def test_estimators_train_the_mixer_on_mnist1d_above_chance(method):
+    from ctlearn.data import load_dataset
+    from ctlearn.train import TrainConfig, train
+
+    mixer = dict(preset="S/1/1", patches=2, channels=32, groups=4, blocks=2)
+    config = TrainConfig(
+        model="local_mixer", model_options=mixer, method=method, epochs=5, batch_size=32
+    )
+    result = train(config, dataset=load_dataset("mnist1d"), progress=False)
+    assert result.metrics[-1]["test_acc"] > 0.14
+    assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]

@@ -83,3 +83,60 @@ def test_paper_table_lookup():
     assert paper_accuracy("fdfa_cnn", "mnist", "dkp") == (99.08, 0.03)
     assert paper_accuracy("alexnet", "cifar100", "fdfa") == (57.27, 0.11)
     assert paper_accuracy("fdfa_fc", "mnist", "lg-fg-a", 2) is None
+
+
+def test_bench_localmixer_reports_time_and_memory_ratios(tmp_path):
+    from sims.bench_localmixer import BenchConfig as MixerBench
+    from sims.bench_localmixer import main as bench_localmixer
+
+    result = bench_localmixer(
+        MixerBench(presets=("S/1/1",), batch_size=4, number=1, repeats=1, out=str(tmp_path))
+    )
+    (row,) = result["rows"]
+    assert row["parameters"] == 271_892
+    assert row["lg-fg-a / bp time"] > 0 and row["bp examples/s"] > 0
+    # With one patch and one group there is nothing to replicate: naive and fused cost the same.
+    assert row["lg-bp fused/naive memory"] == pytest.approx(1.0, abs=0.1)
+    assert "| S/1/1 |" in (tmp_path / "bench_localmixer.md").read_text()
+
+
+def test_reproduce_localmixer_uses_the_papers_settings_and_writes_results(tmp_path):
+    from sims.reproduce_localmixer import ReproduceConfig as MixerConfig
+    from sims.reproduce_localmixer import main as reproduce_localmixer
+
+    config = MixerConfig(
+        preset="S/1/1",
+        dataset="mnist1d",
+        methods=("bp", "lg-fg-a:noise=rademacher"),
+        epochs=1,
+        batch_size=100,
+        model_options=(("patches", 2), ("channels", 16), ("groups", 2)),
+        out=str(tmp_path),
+        progress=False,
+    )
+    settings = config.settings()
+    # Appendix 11, MNIST: SGD, lr 0.01, linear decay, no augmentation; epochs/batch overridden.
+    assert (settings["optimizer"], settings["lr"], settings["schedule"]) == ("sgd", 0.01, "linear")
+    assert settings["crop_area"] is None and settings["epochs"] == 1
+    result = reproduce_localmixer(config)
+    assert [r["method"] for r in result["rows"]] == list(config.methods)
+    assert all(0 <= r["test_error_mean"] <= 100 for r in result["rows"])
+    assert "| lg-fg-a:noise=rademacher |" in (tmp_path / "results.md").read_text()
+    run = json.loads((tmp_path / "runs" / "bp-seed0" / "config.json").read_text())["config"]
+    assert run["model_options"]["channels"] == 16 and run["momentum"] == 0.9
+
+
+def test_localmixer_paper_tables():
+    from sims.localmixer_paper import paper_error, paper_settings
+
+    assert paper_error("cifar10", "M/8/16", "lg-fg-a") == (30.68, 19.39)
+    assert paper_error("cifar10", "L/8/64", "bp", "contrastive") == (17.53, 13.35)
+    assert paper_error("mnist1d", "S/1/1", "bp") is None
+    contrastive = paper_settings("cifar10", "L/8/64", "contrastive")
+    assert (contrastive["batch_size"], contrastive["lr"], contrastive["crop_area"]) == (
+        2048,
+        4.0,
+        0.3,
+    )
+    with pytest.raises(ValueError, match="no contrastive settings"):
+        paper_settings("mnist", "S/1/1", "contrastive")

@@ -121,6 +121,10 @@ def test_resume_may_extend_a_run_whose_schedule_ignores_its_length(mnist1d, tmp_
         ("method_options", {"temperature": 1}, "no option.*temperature; valid options: loss"),
         ("model_options", {"depth": 3}, "model 'mlp' has no option.*depth; valid options: widths"),
         ("data_source", "ftp", "unknown source 'ftp'; valid sources: auto, local, tfds"),
+        ("augment", "mixup", "unknown augment 'mixup'; valid: none, crop_flip, byol"),
+        ("crop_area", 0.0, "crop_area must be a finite real number > 0 and <= 1, got 0.0"),
+        ("views", 3, "unknown views 3; valid: 1, 2"),
+        ("views", 2, "views=2 needs an augmentation"),
     ],
 )
 def test_invalid_configs_fail_on_creation_with_a_message(field, value, message):
@@ -196,3 +200,28 @@ def test_short_mnist1d_run_beats_chance_widely(method, floor, mnist1d):
     accuracies = [m["test_acc"] for m in result.metrics]
     assert accuracies[-1] > floor, accuracies
     assert result.metrics[-1]["train_loss"] < result.metrics[0]["train_loss"]
+
+
+def test_contrastive_training_needs_two_views_and_runs_on_them(mnist1d, tmp_path):
+    mixer = dict(preset="S/1/1", patches=2, channels=16, groups=2, blocks=2)
+    with pytest.raises(ValueError, match="contrastive model .* two views"):
+        TrainConfig(model="local_mixer", model_options=mixer | {"objective": "contrastive"})
+    with pytest.raises(ValueError, match="contrastive model .* two views"):
+        TrainConfig(model="local_mixer", model_options=mixer, augment="crop_flip", views=2)
+    config = TrainConfig(
+        model="local_mixer",
+        model_options=mixer | {"objective": "contrastive", "projection": 8},
+        method="lg-fg-a",
+        augment="crop_flip",
+        crop_area=0.5,
+        views=2,
+        epochs=1,
+        batch_size=100,
+    )
+    result = train(config, tmp_path / "run", dataset=mnist1d, progress=False)
+    assert np.isfinite(result.metrics[-1]["train_loss"])
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]
+    assert (saved["augment"], saved["views"], saved["crop_area"]) == ("crop_flip", 2, 0.5)
+    # Augmentation is part of the step's randomness: the same config gives the same weights.
+    again = train(config, dataset=mnist1d, progress=False)
+    assert tree_allclose(_weights(again), _weights(result), rtol=0, atol=0)

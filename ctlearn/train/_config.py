@@ -11,6 +11,7 @@ from typing import Any
 
 import optax
 
+from ..augment import Augmentation
 from ..data import check_dataset
 from ..estimators import make_estimator
 from ..losses import LOSSES
@@ -21,6 +22,7 @@ from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 _LENGTH_DEPENDENT_SCHEDULES = ("linear", "cosine")
 # Options a resumed run may change.
 _MAY_CHANGE = ("epochs", "devices")
+AUGMENTATIONS = ("none", "crop_flip", "byol")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,8 +34,12 @@ class TrainConfig:
     is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` only.
     ``devices`` is how many devices share each batch (data parallelism, see ``DataParallel``):
     ``None`` takes every device JAX sees, 1 runs on one device without sharding; ``batch_size``
-    must be a multiple of it. Every value is checked when the config is created, before any data
-    is read or model built (whether that many devices exist is checked when training starts).
+    must be a multiple of it. ``augment`` transforms every training batch (``AUGMENTATIONS``:
+    "none", "crop_flip", or "byol", BYOL's two pipelines, whose crops keep at least ``crop_area``
+    of the input); ``views=2`` trains on two augmented views of every example, stacked on the
+    batch axis (contrastive objectives need it). Every value is checked when the config is
+    created, before any data is read or model built (whether that many devices exist is checked
+    when training starts).
     """
 
     dataset: str = "mnist1d"
@@ -56,6 +62,9 @@ class TrainConfig:
     data_source: str = "auto"
     eval_batch_size: int = 1000
     devices: int | None = None
+    augment: str = "none"
+    crop_area: float = 0.08
+    views: int = 1
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -67,6 +76,18 @@ class TrainConfig:
                     f"batch_size {self.batch_size} is not divisible by devices={self.devices}: "
                     f"each device takes an equal share of the batch"
                 )
+        _check_choice("augment", self.augment, AUGMENTATIONS)
+        _check_real("crop_area", self.crop_area, low=0.0, high=1.0, low_open=True)
+        _check_choice("views", self.views, (1, 2))
+        if self.views == 2 and self.augment == "none":
+            raise ValueError("views=2 needs an augmentation (augment='crop_flip' or 'byol')")
+        contrastive = self.model_options.get("objective") == "contrastive"
+        if contrastive != (self.views == 2):
+            raise ValueError(
+                "a contrastive model (model_options objective='contrastive') trains on two "
+                f"views and only it does: got objective "
+                f"{self.model_options.get('objective', 'supervised')!r} with views={self.views}"
+            )
         _check_int("seed", self.seed, minimum=0)
         _check_int("warmup_epochs", self.warmup_epochs, minimum=0)
         if self.warmup_epochs >= self.epochs:
@@ -93,6 +114,16 @@ class TrainConfig:
     def make_estimator(self):
         """The estimator this config names, with its options."""
         return make_estimator(self.method, loss=self.loss, **_tuples(self.method_options))
+
+    def make_augmentation(self) -> Augmentation | tuple[Augmentation, Augmentation] | None:
+        """What ``train_step`` applies to every training batch (a pair: two views)."""
+        if self.augment == "none":
+            return None
+        if self.augment == "byol":
+            views = tuple(Augmentation.byol(v, crop_area_min=self.crop_area) for v in (1, 2))
+        else:
+            views = (Augmentation.crop_flip(self.crop_area),) * 2
+        return views if self.views == 2 else views[0]
 
     def make_optimizer(
         self, steps_per_epoch: int
@@ -193,6 +224,6 @@ def _check_real(name, value, *, low, high=math.inf, low_open=False, high_open=Fa
         raise ValueError(f"{name} must be a finite real number {lower}{upper}, got {value!r}")
 
 
-def _check_choice(name: str, value, valid: tuple[str, ...]) -> None:
+def _check_choice(name: str, value, valid: tuple) -> None:
     if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(valid)}")
+        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(str, valid))}")

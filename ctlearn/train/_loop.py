@@ -100,6 +100,7 @@ def train(
     data = dataset if dataset is not None else _load(config)
     steps_per_epoch = num_batches(data.train, config.batch_size)
     estimator = config.make_estimator()
+    augmentation = config.make_augmentation()
     optimizer, schedule = config.make_optimizer(steps_per_epoch)
     state = initial_state(config, data, estimator, optimizer)
     metrics: list[dict[str, Any]] = []
@@ -139,7 +140,14 @@ def train(
                 if parallel is not None:
                     x, y = parallel.shard_batch((x, y))
                 state, loss, acc = train_step(
-                    estimator, optimizer, state, x, y, epoch_key, state_sharding=state_sharding
+                    estimator,
+                    optimizer,
+                    state,
+                    x,
+                    y,
+                    epoch_key,
+                    state_sharding=state_sharding,
+                    augmentation=augmentation,
                 )
                 losses.append(loss)
                 accs.append(acc)

@@ -9,6 +9,7 @@ import optax
 from jax.sharding import Sharding
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from ..augment import Augmentation, two_views
 from ..estimators import AbstractEstimator
 from ..losses import accuracy, get_loss
 from ..nn import Network
@@ -25,6 +26,7 @@ def train_step(
     epoch_key: PRNGKeyArray,
     *,
     state_sharding: Sharding | None = None,
+    augmentation: Augmentation | tuple[Augmentation, Augmentation] | None = None,
 ) -> tuple[TrainState, Float[Array, ""], Float[Array, ""]]:
     """One step: estimate the gradient, apply the optimizer's update. Returns the new state and
     the batch loss and accuracy at the weights before the update.
@@ -33,8 +35,17 @@ def train_step(
     seed, the epoch and the step, so a resumed run draws what an uninterrupted one would.
     ``state_sharding`` (e.g. ``DataParallel.replicated``) is imposed on the new state's arrays,
     whatever the compiler would choose, for a batch sharded over several devices.
+    ``augmentation``: one pipeline applied to the batch, or a pair that turns it into two views
+    stacked on the batch axis (labels repeated), for contrastive local losses.
     """
     key = jax.random.fold_in(epoch_key, state.step)
+    if augmentation is not None:
+        key, augment_key = jax.random.split(key)
+        if isinstance(augmentation, tuple):
+            x = two_views(x, *augmentation, key=augment_key)
+            y = jnp.concatenate([y, y])
+        else:
+            x = augmentation(x, key=augment_key)
     grads, est_state, diagnostics = estimator.estimate(
         state.model, (x, y), state.est_state, key=key
     )
