@@ -55,6 +55,24 @@ def spread(d: Array, u: Array) -> Array:
     return (d[..., None] * u.reshape(d.shape + (-1,))).reshape(u.shape)
 
 
+def activity_grads(model, trace, d, u, *, greedy: bool, mask: bool) -> list:
+    """Every layer's update ``x_{l-1} ⊗ (d u / N)`` for directions ``u`` (one per layer) scored by
+    the directional derivatives ``d`` (one per block with ``greedy``, else the network's alone,
+    each [N] or per replica). The discrete FG-A estimate and the continuous FG-A rule (``u`` = the
+    perturbation's rate, ``d`` = the loss's rate) both call this."""
+    n = trace.logits.shape[0]
+    layer_grads = []
+    for i, layer in enumerate(model.layers):
+        d_n = d[model.block_of_layer(i)] if greedy else d[0]
+        if d_n.ndim > 1 and isinstance(layer, AbstractMixerLayer) and layer.mixes_groups:
+            d_n = jnp.sum(d_n, axis=-1, keepdims=True)  # its units reach all of the token's groups
+        delta = spread(d_n / n, u[i])
+        if mask:
+            delta = jnp.where(layer.active(trace.pre[i]), delta, 0.0)
+        layer_grads.append(layer.local_grad(trace.inputs[i], delta))
+    return layer_grads
+
+
 def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: bool):
     """The FG-A estimate for directions ``u`` (one per layer). Returns ``(grads, diagnostics)``."""
 
@@ -65,16 +83,7 @@ def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: 
 
     zeros = tuple(jnp.zeros_like(t) for t in u)
     ell, d, trace = jax.jvp(losses, (zeros,), (u,), has_aux=True)
-    n = x.shape[0]
-    layer_grads = []
-    for i, layer in enumerate(model.layers):
-        d_n = d[model.block_of_layer(i)] if greedy else d[0]
-        if d_n.ndim > 1 and isinstance(layer, AbstractMixerLayer) and layer.mixes_groups:
-            d_n = jnp.sum(d_n, axis=-1, keepdims=True)  # its units reach all of the token's groups
-        delta = spread(d_n / n, u[i])
-        if mask:
-            delta = jnp.where(layer.active(trace.pre[i]), delta, 0.0)
-        layer_grads.append(layer.local_grad(trace.inputs[i], delta))
+    layer_grads = activity_grads(model, trace, d, u, greedy=greedy, mask=mask)
     heads = exact_head_grads(loss, model, trace, y) if greedy else None
     diagnostics = {"loss": jnp.mean(ell[-1]), "logits": trace.logits}
     return assemble(model, layer_grads, heads), diagnostics

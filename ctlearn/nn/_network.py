@@ -95,6 +95,7 @@ class Network(eqx.Module):
         *,
         greedy: bool = False,
         post: Sequence[Array | None] | None = None,
+        activity: Sequence[Array] | None = None,
     ) -> Trace:
         """Forward pass on a batch ``x`` [batch, *input_shape].
 
@@ -102,9 +103,16 @@ class Network(eqx.Module):
         ``greedy``: stop gradients (and tangents) between blocks, for local-greedy learning.
         ``post``: one array (or ``None``) per layer, added to its output activity ``y_l`` (where
         FDFA perturbs, Bacho & Chu eq. 7).
+        ``activity``: one array per layer, the layers' current output activities when they are
+        neuron states of their own (leaky neurons in continuous time): each layer then reads the
+        previous layer's state instead of its instantaneous output, blocks output (and heads read)
+        their last layer's state, and the logits are the last state. ``pre`` still reports every
+        layer's activation input, from which the states relax.
         """
         perturbation = self._per_layer("perturbation", perturbation)
         post = self._per_layer("post", post)
+        if activity is not None:
+            activity = self._per_layer("activity", activity)
         h = x.reshape(x.shape[0], -1) if self.flatten_input else x
         inputs, pre, outputs, head_logits = [], [], [], []
         for b, (start, end) in enumerate(zip(self.block_starts, self.block_ends)):
@@ -115,6 +123,8 @@ class Network(eqx.Module):
                 inputs.append(h)
                 skip = block_input if i == end - 1 else None
                 h, z = self.layers[i](h, perturbation[i], skip)
+                if activity is not None:
+                    h = activity[i]
                 if post[i] is not None:
                     h = h + post[i]
                 pre.append(z)

@@ -1,0 +1,93 @@
+"""Plasticity rules: what every synapse does with the signals it can see, in continuous time."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+from jaxtyping import Array, PRNGKeyArray
+
+from ..nn import Network, Trace
+
+SITES = ("pre", "post", "weights", "none")
+
+
+class Signals(eqx.Module):
+    """What the circuit offers the rules at one instant.
+
+    ``trace`` is the forward pass at the current state (perturbation included) and ``trace_dot``
+    its rate of change (the forward-mode tangent: the (x, ẋ) pairs); ``losses[b]`` is block ``b``'s
+    loss per example (or per replica) and ``loss_rates[b]`` its rate, so the reward rate is
+    ``ṙ = −loss_rates``; ``p`` and ``p_dot`` are the perturbation and its injected rate.
+    """
+
+    x: Array
+    y: Array
+    trace: Trace
+    trace_dot: Trace
+    losses: tuple[Array | None, ...]
+    loss_rates: tuple[Array | None, ...]
+    p: tuple[Array, ...]
+    p_dot: tuple[Array, ...]
+
+
+class AbstractRule(eqx.Module):
+    """A learning rule: weight rates ``ẇ`` (shaped like the model's trainable arrays) and the rate
+    of the rule's own state (learned feedback), from the instantaneous ``Signals``.
+
+    ``site`` says where the rule's perturbation enters: at the layers' pre-activations ("pre"),
+    added to the hidden layers' outputs ("post"), to the weights ("weights"), or nowhere ("none").
+    ``greedy``: blocks are separated by a stop-gradient and each learns from its own local loss.
+    ``lr`` is η, in 1 / time unit.
+    """
+
+    lr: eqx.AbstractVar[float]
+    site: eqx.AbstractClassVar[str]
+    greedy: eqx.AbstractClassVar[bool]
+
+    def __check_init__(self):
+        if not self.lr >= 0:
+            raise ValueError(f"the learning rate lr (η) must be non-negative, got {self.lr}")
+
+    def init(self, model: Network, *, key: PRNGKeyArray) -> Any:
+        """The rule's initial state (fixed or learned feedback; ``None`` when it has none)."""
+        del model, key
+        return None
+
+    def perturbation_shapes(self, model: Network, x: Array) -> list[tuple[int, ...]]:
+        """Shapes of the perturbation the rule needs, one array per perturbed quantity."""
+        if self.site == "pre":
+            return [s.shape for s in model.perturbation_shapes(x)]
+        if self.site == "post":
+            return [s.shape for s in model.activity_shapes(x)[:-1]]
+        if self.site == "weights":
+            return [a.shape for a in weight_leaves(model)]
+        return []
+
+    @abc.abstractmethod
+    def discrete(self, model: Network, x: Array, y: Array, tangent, state: Any) -> tuple:
+        """The discrete estimator this rule is the continuous form of, evaluated with the
+        direction ``tangent`` (shaped like the perturbation): ``(grads, state gradient or
+        None)``. At zero perturbation and rate ``tangent``, ``rates`` equals −η (and −α) times
+        it (``instantaneous_agreement`` checks this)."""
+
+    @abc.abstractmethod
+    def rates(self, model: Network, signals: Signals, state: Any) -> tuple[Network, Any]:
+        """``(ẇ, state rate)``: ``ẇ`` has the structure of ``eqx.filter(model,
+        eqx.is_inexact_array)``."""
+
+
+def weight_leaves(model: Network) -> list[Array]:
+    """The layers' trainable arrays, in a fixed order (weight perturbation's sites)."""
+    return jax.tree.leaves(eqx.filter(model.layers, eqx.is_inexact_array))
+
+
+def perturb_weights(model: Network, p) -> Network:
+    """``model`` with ``p`` (arrays in the order of ``weight_leaves``) added to its layers'
+    trainable arrays."""
+    params, static = eqx.partition(model.layers, eqx.is_inexact_array)
+    leaves, treedef = jax.tree.flatten(params)
+    moved = jax.tree.unflatten(treedef, [w + dw for w, dw in zip(leaves, p)])
+    return eqx.tree_at(lambda m: m.layers, model, eqx.combine(moved, static))

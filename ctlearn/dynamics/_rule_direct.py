@@ -1,0 +1,83 @@
+"""Direct feedback in continuous time: DFA's fixed feedback, and FDFA's feedback learned from
+the outputs' rate of change (Ḃ = α (ẏ_out ⊗ ṗ − B))."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+
+from ..estimators import make_estimator
+from ..estimators._direct import (
+    direct_feedback_grads,
+    kaiming_feedback,
+    outer_over_batch,
+    output_error,
+    zero_feedback,
+)
+from ..estimators._fdfa import fdfa_directional_derivative
+from ._rule import AbstractRule, Signals
+
+
+def _forward_rates(rule, model, signals: Signals, feedback):
+    trace = jax.lax.stop_gradient(signals.trace)
+    e = output_error(rule.loss, trace, signals.y)
+    grads = direct_feedback_grads(model, trace, e, feedback)
+    return jax.tree.map(lambda g: -rule.lr * g, grads)
+
+
+class DFARule(AbstractRule):
+    """Continuous DFA: hidden layer l moves along −η · x_{l-1} ⊗ (f′(z_l) ⊙ e B_l), with the output
+    error e broadcast through fixed random matrices B_l (drawn as the discrete DFA draws them)."""
+
+    lr: float
+    loss: str = "cross_entropy"
+    site: ClassVar[str] = "none"
+    greedy: ClassVar[bool] = False
+
+    def init(self, model, *, key):
+        return kaiming_feedback(model, key)
+
+    def discrete(self, model, x, y, tangent, state):
+        return make_estimator("dfa", loss=self.loss).estimate(model, (x, y), state, key=None)[
+            0
+        ], None
+
+    def rates(self, model, signals: Signals, state):
+        return _forward_rates(self, model, signals, state), jax.tree.map(jnp.zeros_like, state)
+
+
+class FDFARule(AbstractRule):
+    """Continuous FDFA: the hidden layers' outputs carry the perturbation; the feedback follows
+    Ḃ_l = α (mean_n ẏ_out,n ⊗ ṗ_l,n − B_l) from zero (Bacho & Chu eq. 8-10 in continuous time:
+    with the same tangent, Ḃ is −α × the discrete FDFA feedback gradient), and the weights learn as
+    in DFA through the learned B_l. ``feedback_rate`` is α in 1 / time unit."""
+
+    lr: float
+    feedback_rate: float = 1.0
+    loss: str = "cross_entropy"
+    site: ClassVar[str] = "post"
+    greedy: ClassVar[bool] = False
+
+    def __check_init__(self):
+        if not self.feedback_rate >= 0:
+            raise ValueError(f"feedback_rate (α) must be non-negative, got {self.feedback_rate}")
+
+    def init(self, model, *, key):
+        return zero_feedback(model)
+
+    def discrete(self, model, x, y, tangent, state):
+        trace = model(x)
+        e = output_error(self.loss, trace, y)
+        d = fdfa_directional_derivative(model, x, tuple(tangent))
+        targets = tuple(outer_over_batch(d, u) / x.shape[0] for u in tangent)
+        feedback_grads = tuple(b - t for b, t in zip(state, targets))
+        return direct_feedback_grads(model, trace, e, state), feedback_grads
+
+    def rates(self, model, signals: Signals, state):
+        y_out_dot = signals.trace_dot.logits
+        n = y_out_dot.shape[0]
+        targets = tuple(outer_over_batch(y_out_dot, u) / n for u in signals.p_dot)
+        b_dot = tuple(self.feedback_rate * (t - b) for t, b in zip(targets, state))
+        return _forward_rates(self, model, signals, state), b_dot

@@ -1,0 +1,71 @@
+"""Weight perturbation in continuous time: ẇ = −η · ψ̇ · L̇ with ψ the weights' own perturbation."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ..estimators._objective import assemble, block_losses, exact_head_grads
+from ._rule import AbstractRule, Signals, perturb_weights
+
+
+def weight_perturbation_grads(model, direction, d_per_block, *, greedy: bool):
+    """``d · v`` for every layer's arrays: the direction ``v`` (a list of arrays in the order of
+    ``weight_leaves``) scaled by the batch-mean directional derivative of the loss that scores it
+    (its block's with ``greedy``). Shared by the discrete FG-W check and the continuous rule."""
+    params, static = eqx.partition(model.layers, eqx.is_inexact_array)
+    v = jax.tree.unflatten(jax.tree.structure(params), list(direction))
+    n = d_per_block[-1].shape[0]
+    scales = [
+        jnp.sum(d_per_block[model.block_of_layer(i) if greedy else -1]) / n
+        for i in range(len(model.layers))
+    ]
+    layers = tuple(jax.tree.map(lambda a, s=s: a * s, v_i) for s, v_i in zip(scales, v))
+    return eqx.combine(layers, static)
+
+
+class _WeightRule(AbstractRule):
+    lr: float
+    loss: str = "cross_entropy"
+    site: ClassVar[str] = "weights"
+
+    def discrete(self, model, x, y, tangent, state):
+        def losses(net):
+            trace = net(x, greedy=self.greedy)
+            return block_losses(self.loss, net, trace, y), trace
+
+        params, static = eqx.partition(model, eqx.is_inexact_array)
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        direction = perturb_weights(eqx.combine(zeros, static), tangent)
+        direction = eqx.filter(direction, eqx.is_inexact_array)
+        _, d, trace = jax.jvp(
+            lambda q: losses(eqx.combine(q, static)), (params,), (direction,), has_aux=True
+        )
+        layers = weight_perturbation_grads(model, tangent, d, greedy=self.greedy)
+        heads = exact_head_grads(self.loss, model, trace, y) if self.greedy else None
+        return assemble(model, layers, heads), None
+
+    def rates(self, model, signals: Signals, state):
+        layers = weight_perturbation_grads(
+            model, signals.p_dot, signals.loss_rates, greedy=self.greedy
+        )
+        trace = jax.lax.stop_gradient(signals.trace)
+        heads = exact_head_grads(self.loss, model, trace, signals.y) if self.greedy else None
+        grads = assemble(model, layers, heads)
+        return jax.tree.map(lambda g: -self.lr * g, grads), None
+
+
+class FGWRule(_WeightRule):
+    """Continuous FG-W: every weight wobbles by its own perturbation ψ(t) (shared by the parallel
+    copies of the network) and moves by −η · ψ̇ · L̇ (Baydin et al.'s rule in continuous time)."""
+
+    greedy: ClassVar[bool] = False
+
+
+class LGFGWRule(_WeightRule):
+    """Continuous LG-FG-W: each block's weights scored by the rate of its own local loss."""
+
+    greedy: ClassVar[bool] = True

@@ -1,0 +1,114 @@
+"""Per-unit sums of sinusoids at distinct random frequencies, each component's amplitude ∝ 1/ω so
+that every component's rate has the same power."""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray, Real
+
+from ._perturbation import (
+    AbstractPerturbation,
+    Perturbation,
+    Shapes,
+    check_duration,
+    check_shapes,
+    constant_drift,
+)
+
+
+def _as_tuple(band):
+    return tuple(band) if isinstance(band, list) else band
+
+
+class SinusoidsState(eqx.Module):
+    """Angular frequencies ω and phases φ ∈ [0, 2π) at the start of the presentation, per point
+    shaped [components, *point_shape]."""
+
+    omega: tuple[Float[Array, "components ..."], ...]
+    phase: tuple[Float[Array, "components ..."], ...]
+
+
+class Sinusoids(AbstractPerturbation):
+    """p_i(t) = Σ_k (A/ω_ik) sin(ω_ik t + φ_ik), so ṗ_i(t) = Σ_k A cos(ω_ik t + φ_ik).
+
+    ``components`` sinusoids per unit. Component k of every unit has its frequency drawn from the
+    middle half of the k-th of ``components`` equal slices of ``band`` (in multiples of 2π/τ_p):
+    frequencies differ across units with probability 1, and within a unit by at least
+    (band[1] − band[0])/(2·components)·2π/τ_p, so the cross terms of ṗ_i² average out within a few
+    τ_p. Phases are uniform. A = (σ/τ_p)·√(2/components) makes RMS(ṗ_i) = σ/τ_p for every unit.
+    The phases advance by ω·T (mod 2π) from one presentation to the next, so t stays local.
+    """
+
+    sigma: float = eqx.field(static=True, converter=float)
+    tau: float = eqx.field(static=True, converter=float)
+    components: int = eqx.field(static=True, default=4)
+    band: tuple[float, float] = eqx.field(static=True, default=(0.5, 2.0), converter=_as_tuple)
+
+    def __check_init__(self):
+        if isinstance(self.components, bool) or not isinstance(self.components, int):
+            raise ValueError(f"components must be an int >= 1, got components={self.components!r}")
+        if self.components < 1:
+            raise ValueError(f"components must be an int >= 1, got components={self.components!r}")
+        if not (
+            isinstance(self.band, tuple)
+            and len(self.band) == 2
+            and all(isinstance(b, (int, float)) and math.isfinite(b) for b in self.band)
+            and 0 < self.band[0] < self.band[1]
+        ):
+            raise ValueError(
+                f"band must be (low, high) with 0 < low < high (multiples of 2π/τ_p), "
+                f"got band={self.band!r}"
+            )
+
+    @property
+    def _amplitude(self) -> float:
+        return self.sigma / self.tau * math.sqrt(2 / self.components)
+
+    def init(self, shapes: Shapes, *, key: PRNGKeyArray) -> SinusoidsState:
+        shapes = check_shapes(shapes)
+        low, high = self.band
+        width = (high - low) / self.components
+        k = jnp.arange(self.components, dtype=jnp.result_type(float))
+        omega, phase = [], []
+        for i, shape in enumerate(shapes):
+            key_u, key_phi = jax.random.split(jax.random.fold_in(key, i))
+            u = jax.random.uniform(key_u, (self.components, *shape), minval=0.25, maxval=0.75)
+            k_ = k.reshape((-1,) + (1,) * len(shape))
+            omega.append(2 * math.pi / self.tau * (low + (k_ + u) * width))
+            phase.append(jax.random.uniform(key_phi, u.shape, maxval=2 * math.pi))
+        return SinusoidsState(tuple(omega), tuple(phase))
+
+    def __call__(self, state: SinusoidsState, t: Real[Array, ""] | float) -> Perturbation:
+        p, p_dot = [], []
+        for omega, phase in zip(state.omega, state.phase):
+            theta = omega * t + phase
+            p.append(self._amplitude * jnp.sum(jnp.sin(theta) / omega, axis=0))
+            p_dot.append(self._amplitude * jnp.sum(jnp.cos(theta), axis=0))
+        return tuple(p), tuple(p_dot)
+
+    def drift(self, state: SinusoidsState, t: Real[Array, ""] | float) -> SinusoidsState:
+        return constant_drift(state)
+
+    def diffusion(self, state: SinusoidsState, t: Real[Array, ""] | float) -> None:
+        return None
+
+    def next_presentation(self, state: SinusoidsState, duration: float) -> SinusoidsState:
+        check_duration(duration)
+        # The same float32 ω·t + φ as __call__ at t = duration, wrapped: continuity to rounding.
+        phase = tuple(
+            jnp.mod(omega * duration + phase, 2 * math.pi)
+            for omega, phase in zip(state.omega, state.phase)
+        )
+        return SinusoidsState(state.omega, phase)
+
+    def rate_power(self) -> float:
+        """c = components·A²/2 = (σ/τ_p)²."""
+        return (self.sigma / self.tau) ** 2
+
+    def max_frequency(self) -> float:
+        """2π·band[1]/τ_p, the top of the band."""
+        return 2 * math.pi * self.band[1] / self.tau

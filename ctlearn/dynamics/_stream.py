@@ -1,0 +1,61 @@
+"""The input stream of the continuous-time simulator: presentations held for a fixed duration."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+
+class Presentations(eqx.Module):
+    """``x[k]`` (a batch: one example per parallel copy of the network, all sharing weights) is
+    presented during ``[0, duration)`` of presentation ``k``'s local time, with labels ``y[k]``.
+
+    The first ``transition`` time units of every presentation after the first blend smoothly
+    (a C¹ smoothstep) from the previous input to the new one, so the input's own rate of change
+    ``ẋ`` is finite; ``transition=0`` switches instantly (``ẋ = 0`` throughout). Times are in the
+    simulator's time unit (the same as every time constant).
+    """
+
+    x: Float[Array, "presentations batch *input"]
+    y: Int[Array, "presentations batch"]
+    duration: float = eqx.field(static=True)
+    transition: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if self.x.ndim < 2 or self.y.shape != self.x.shape[:2]:
+            raise ValueError(
+                f"Presentations need x [presentations, batch, ...] and y [presentations, batch]; "
+                f"got x {self.x.shape} and y {self.y.shape}"
+            )
+        if not self.duration > 0:
+            raise ValueError(f"the presentation duration must be positive, got {self.duration}")
+        if not 0 <= self.transition < self.duration:
+            raise ValueError(
+                f"the transition ({self.transition}) must lie in [0, duration={self.duration})"
+            )
+
+    @property
+    def num(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[1]
+
+    def jump_times(self) -> tuple[float, ...]:
+        """Local times where the input's rate changes abruptly (for the step-size controller)."""
+        return (self.transition,) if self.transition > 0 else ()
+
+
+def blended_input(
+    previous: Array, current: Array, t: Float[Array, ""], transition: float
+) -> tuple[Array, Array]:
+    """``(x, ẋ)`` at local time ``t``: a smoothstep from ``previous`` to ``current`` over
+    ``transition`` (``current`` and zero rate when ``transition`` is 0)."""
+    if transition == 0:
+        return current, jnp.zeros_like(current)
+    u = jnp.clip(t / transition, 0.0, 1.0)
+    s = u * u * (3.0 - 2.0 * u)
+    s_dot = jnp.where((t > 0) & (t < transition), 6.0 * u * (1.0 - u) / transition, 0.0)
+    return previous + s * (current - previous), s_dot * (current - previous)
