@@ -24,6 +24,7 @@ from ._rule_gradient import GradientFlow as GradientFlow
 from ._rule_weight import FGWRule as FGWRule
 from ._rule_weight import LGFGWRule as LGFGWRule
 from ._simulate import SimState as SimState
+from ._simulate import SimulationDiverged as SimulationDiverged
 from ._simulate import SimulationResult as SimulationResult
 from ._simulate import Simulator as Simulator
 from ._simulate import effective_learning_rate as effective_learning_rate

@@ -16,8 +16,8 @@ from ._perturbation import AbstractPerturbation, Perturbation, Shapes, check_dur
 class IntegratedOUState(eqx.Module):
     """The OU drive ``o`` and the path ``p``, one array per point each."""
 
-    o: tuple[Float[Array, "..."], ...]
-    p: tuple[Float[Array, "..."], ...]
+    o: tuple[Float[Array, "*shape"], ...]
+    p: tuple[Float[Array, "*shape"], ...]
 
 
 class IntegratedOU(AbstractPerturbation):

@@ -57,7 +57,10 @@ class AbstractPerturbation(eqx.Module):
 
     @abc.abstractmethod
     def drift(self, state: PyTree, t: Real[Array, ""] | float) -> PyTree:
-        """d(state)/dt within a presentation."""
+        """d(state)/dt within a presentation: zeros for a closed-form process, whose state (all
+        floating point) is constant within a presentation. Such a state is best passed to the
+        solve as ``args``: carried in the ODE state it costs the solver's arithmetic at every
+        stage, more than evaluating the path."""
 
     @abc.abstractmethod
     def diffusion(self, state: PyTree, t: Real[Array, ""] | float) -> PyTree | None:
@@ -71,7 +74,7 @@ class AbstractPerturbation(eqx.Module):
 
     @abc.abstractmethod
     def rate_power(self) -> float:
-        """c = the stationary time average of ṗ_i² (the same for every unit); E[ṗ_i ṗ_j] = c δ_ij."""
+        """c: the stationary time average of ṗ_i ṗ_j is c·δ_ij, the same c for every unit."""
 
     @abc.abstractmethod
     def max_frequency(self) -> float:
@@ -100,7 +103,5 @@ def check_duration(duration: Any) -> None:
 
 
 def constant_drift(state: PyTree) -> PyTree:
-    """The drift of a state that stays put within a presentation: zeros for its floating leaves
-    and ``None`` for the others (keys, counters), i.e. the structure of
-    ``eqx.filter(state, eqx.is_inexact_array)``."""
-    return jax.tree.map(jnp.zeros_like, eqx.filter(state, eqx.is_inexact_array))
+    """The drift of a state that stays put within a presentation: zeros shaped like it."""
+    return jax.tree.map(jnp.zeros_like, state)

@@ -189,6 +189,16 @@ def measure(
     return Signals(x, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))
 
 
+class SimulationDiverged(RuntimeError):
+    """The loss stopped being finite at ``presentation``; ``result`` is the simulation up to the
+    end of the last chunk whose presentations were all finite (``None`` if there was none)."""
+
+    def __init__(self, message: str, *, presentation: int, result: SimulationResult | None):
+        super().__init__(message)
+        self.presentation = presentation
+        self.result = result
+
+
 class SimulationResult(eqx.Module):
     """``model`` and ``rule_state`` at the end; per presentation, the batch-mean ``loss`` and
     ``accuracy`` at its end, the solver's ``steps``; ``delta``: the accumulated weight change."""
@@ -342,6 +352,7 @@ def simulate(
     losses, accs, steps = [], [], []
     bar = tqdm(total=stream.num, desc="presentations", unit="pres", disable=not progress)
     first = 0
+    good_state = state
     while first < stream.num:
         count = min(chunk, stream.num - first)
         state, (loss, acc, n_steps, failed) = _run_chunk(
@@ -356,6 +367,17 @@ def simulate(
                 f"{stream.duration}, tau_p="
                 f"{None if simulator.perturbation is None else simulator.perturbation.tau}"
             )
+        finite = np.isfinite(np.asarray(loss))
+        if not finite.all():
+            bad = first + int(np.argmin(finite))
+            good = _result(bound, good_state, losses, accs, steps) if losses else None
+            raise SimulationDiverged(
+                f"the loss is not finite at presentation {bad} (lr={simulator.rule.lr}); the "
+                "result up to the last finite chunk is kept in .result",
+                presentation=bad,
+                result=good,
+            )
+        good_state = state
         losses.append(loss)
         accs.append(acc)
         steps.append(n_steps)

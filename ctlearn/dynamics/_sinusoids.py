@@ -19,6 +19,34 @@ from ._perturbation import (
     constant_drift,
 )
 
+# Cephes' sinf/cosf: π/2 in three parts (Cody–Waite) and minimax polynomials on [−π/4, π/4].
+_PIO2 = (1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8)
+_SIN = (-1.6666654611e-1, 8.3321608736e-3, -1.9515295891e-4)
+_COS = (4.166664568298827e-2, -1.388731625493765e-3, 2.443315711809948e-5)
+
+
+def _sincos(x: Float[Array, "*n"]) -> tuple[Float[Array, "*n"], Float[Array, "*n"]]:
+    """(sin x, cos x) sharing one range reduction. In float32 XLA's CPU sin and cos are scalar
+    library calls; these vectorised polynomials run several times faster, within 1e-7 of them
+    for |x| < 8192. Other dtypes use ``jnp.sin``/``jnp.cos``."""
+    if x.dtype != jnp.float32:
+        return jnp.sin(x), jnp.cos(x)
+    n = jnp.round(x * (2 / math.pi))
+    r = ((x - n * _PIO2[0]) - n * _PIO2[1]) - n * _PIO2[2]
+    z = r * r
+    sin = r + r * z * (_SIN[0] + z * (_SIN[1] + z * _SIN[2]))
+    cos = 1 - 0.5 * z + z * z * (_COS[0] + z * (_COS[1] + z * _COS[2]))
+    quadrant = n.astype(jnp.int32) & 3  # x = quadrant·π/2 + r (mod 2π)
+    odd, sign = (quadrant & 1) == 1, jnp.where(quadrant >= 2, -1.0, 1.0).astype(x.dtype)
+    return sign * jnp.where(odd, cos, sin), sign * jnp.where(odd, -sin, cos)
+
+
+def _wrap(x: Float[Array, "*n"]) -> Float[Array, "*n"]:
+    """x mod 2π, reduced with the same three-part constant as ``_sincos`` (so that sin and cos of
+    the result match those of x to rounding, where a float32 2π would drift by 1.7e-7 a turn)."""
+    turns = jnp.floor(x / (2 * math.pi))
+    return ((x - turns * (4 * _PIO2[0])) - turns * (4 * _PIO2[1])) - turns * (4 * _PIO2[2])
+
 
 def _as_tuple(band):
     return tuple(band) if isinstance(band, list) else band
@@ -85,9 +113,9 @@ class Sinusoids(AbstractPerturbation):
     def __call__(self, state: SinusoidsState, t: Real[Array, ""] | float) -> Perturbation:
         p, p_dot = [], []
         for omega, phase in zip(state.omega, state.phase):
-            theta = omega * t + phase
-            p.append(self._amplitude * jnp.sum(jnp.sin(theta) / omega, axis=0))
-            p_dot.append(self._amplitude * jnp.sum(jnp.cos(theta), axis=0))
+            sin, cos = _sincos(omega * t + phase)
+            p.append(self._amplitude * jnp.sum(sin / omega, axis=0))
+            p_dot.append(self._amplitude * jnp.sum(cos, axis=0))
         return tuple(p), tuple(p_dot)
 
     def drift(self, state: SinusoidsState, t: Real[Array, ""] | float) -> SinusoidsState:
@@ -98,10 +126,8 @@ class Sinusoids(AbstractPerturbation):
 
     def next_presentation(self, state: SinusoidsState, duration: float) -> SinusoidsState:
         check_duration(duration)
-        # The same float32 ω·t + φ as __call__ at t = duration, wrapped: continuity to rounding.
         phase = tuple(
-            jnp.mod(omega * duration + phase, 2 * math.pi)
-            for omega, phase in zip(state.omega, state.phase)
+            _wrap(omega * duration + phase) for omega, phase in zip(state.omega, state.phase)
         )
         return SinusoidsState(state.omega, phase)
 

@@ -21,14 +21,24 @@ from ._perturbation import (
 )
 
 
-def _to_halves(words: UInt32[Array, "*n"]) -> Float[Array, "2 *n"]:
+def _to_halves(words: UInt32[Array, "*words"]) -> Float[Array, " 2 *words"]:
     """32-bit words as their high and low 16-bit halves, exact in any float dtype."""
     return jnp.stack([words >> 16, words & 0xFFFF]).astype(jnp.result_type(float))
 
 
-def _from_halves(halves: Float[Array, "2 *n"]) -> UInt32[Array, "*n"]:
+def _from_halves(halves: Float[Array, " 2 *words"]) -> UInt32[Array, "*words"]:
     words = halves.astype(jnp.uint32)
     return (words[0] << 16) | words[1]
+
+
+def _segment(y: Float[Array, "3 ..."], tau: float) -> tuple[Float[Array, "1 ..."], ...]:
+    """The coefficients (d, c, b, a) that ``diffrax.backward_hermite_coefficients`` gives the
+    segment from y[1] to y[2] (spacing τ): slope (y[1] − y[0])/τ at its start and (y[2] − y[1])/τ
+    at its end. In closed form: the library routine (scans, nested interpolations) costs about
+    four times as much per evaluation."""
+    slope = (y[1] - y[0]) / tau
+    change = (y[2] - y[1]) / tau - slope
+    return (-change / tau**2)[None], (2 * change / tau)[None], slope[None], y[1][None]
 
 
 class CubicSplineState(eqx.Module):
@@ -41,7 +51,7 @@ class CubicSplineState(eqx.Module):
 
     knots: tuple[Float[Array, "knots ..."], ...]
     offset: Float[Array, ""]
-    index: Float[Array, "2"]
+    index: Float[Array, " 2"]
     key: Float[Array, "2 ..."]
     impl: Any = eqx.field(static=True)
 
@@ -81,13 +91,13 @@ class CubicSpline(AbstractPerturbation):
         if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
             key = jax.random.wrap_key_data(key)
         index = jnp.zeros((), jnp.uint32)
-        knots = self._draw(key, index, shapes)
+        knots = self._draw(key, index - 1, self.knots, shapes)
         zero = jnp.zeros((), jnp.result_type(float))
         keydata = _to_halves(jax.random.key_data(key))
         return CubicSplineState(knots, zero, _to_halves(index), keydata, jax.random.key_impl(key))
 
-    def _draw(self, key, index, shapes) -> tuple[Float[Array, "knots ..."], ...]:
-        """Knots index − 1, ..., index + knots − 2 (wrapping in uint32)."""
+    def _draw(self, key, first, count: int, shapes) -> tuple[Float[Array, "count ..."], ...]:
+        """Knots first, ..., first + count − 1 (uint32, wrapping)."""
 
         def knot(j):
             key_j = jax.random.fold_in(key, j)
@@ -96,7 +106,7 @@ class CubicSpline(AbstractPerturbation):
                 for i, shape in enumerate(shapes)
             )
 
-        return jax.vmap(knot)(index - 1 + jnp.arange(self.knots, dtype=jnp.uint32))
+        return jax.vmap(knot)(first + jnp.arange(count, dtype=jnp.uint32))
 
     def __call__(self, state: CubicSplineState, t: Real[Array, ""] | float) -> Perturbation:
         position = (t + state.offset) / self.tau  # in knot spacings from knot `index`
@@ -108,11 +118,8 @@ class CubicSpline(AbstractPerturbation):
         # Segment from knot index + j (window slot j + 1) to the next, at local times ts.
         j = jnp.clip(jnp.floor(position).astype(jnp.int32), 0, self.knots - 3)
         ts = jnp.stack([j, j + 1]) * self.tau - state.offset
-        windows = [jax.lax.dynamic_slice_in_dim(y, j, 3) for y in state.knots]
-        deriv0 = tuple((w[1] - w[0]) / self.tau for w in windows)
-        ys = tuple(w[1:] for w in windows)
-        coeffs = diffrax.backward_hermite_coefficients(ts, ys, deriv0=deriv0)
-        path = diffrax.CubicInterpolation(ts, coeffs)
+        segments = [_segment(jax.lax.dynamic_slice_in_dim(y, j, 3), self.tau) for y in state.knots]
+        path = diffrax.CubicInterpolation(ts, tuple(zip(*segments)))
         return path.evaluate(t), path.derivative(t)
 
     def drift(self, state: CubicSplineState, t: Real[Array, ""] | float) -> CubicSplineState:
@@ -130,12 +137,23 @@ class CubicSpline(AbstractPerturbation):
                 f"knots >= {math.ceil(duration / self.tau) + 3}"
             )
         elapsed = state.offset + duration
-        steps = jnp.floor(elapsed / self.tau)
-        index = _from_halves(state.index) + steps.astype(jnp.uint32)
+        steps = jnp.floor(elapsed / self.tau)  # knots passed: at most floor(T/τ_p) + 1
+        index = _from_halves(state.index)
         key = jax.random.wrap_key_data(_from_halves(state.key), impl=state.impl)
-        knots = self._draw(key, index, tuple(y.shape[1:] for y in state.knots))
-        offset = elapsed - steps * self.tau
-        return CubicSplineState(knots, offset, _to_halves(index), state.key, state.impl)
+        # The new window keeps the old one's knots from slot `steps` on; draw only those after it.
+        fresh = min(self.knots, math.floor(duration / self.tau) + 2)
+        shapes = tuple(y.shape[1:] for y in state.knots)
+        drawn = self._draw(key, index - 1 + self.knots, fresh, shapes)
+        knots = tuple(
+            jax.lax.dynamic_slice_in_dim(
+                jnp.concatenate([old, new]), steps.astype(jnp.int32), self.knots
+            )
+            for old, new in zip(state.knots, drawn)
+        )
+        index = index + steps.astype(jnp.uint32)
+        return CubicSplineState(
+            knots, elapsed - steps * self.tau, _to_halves(index), state.key, state.impl
+        )
 
     def rate_power(self) -> float:
         """c = (14/5)·(σ/τ_p)² (see the class docstring)."""
