@@ -4,11 +4,12 @@
 
 For every preset, one jit-compiled ``ctlearn.train.train_step`` (estimate + SGD update) of BP,
 LG-BP and LG-FG-A with the fused replicated losses, and of LG-BP and LG-FG-A with the naive
-(masked, replicated-features) ones, are timed in interleaved rounds. Reported: LG-FG-A's step time
-relative to BP, examples per second, and the fused / naive ratio of step time and of compiled
-memory (the compiler's peak working memory of the step, ``compiled_memory``). Inputs are
-synthetic (Gaussian images of the preset's dataset shape, random labels): costs do not depend on
-the values.
+(masked, replicated-features) ones, are timed in interleaved rounds, and so is the replicated
+loss operator alone (its gradient and its jvp at one block's feature shape), fused and naive.
+Reported: LG-FG-A's step time relative to BP (with Gaussian noise, and with random signs, which
+are cheaper to draw), examples per second, and the fused / naive ratios of time and of compiled
+memory (the compiler's peak working memory, ``compiled_memory``). Inputs are synthetic (Gaussian
+images of the preset's dataset shape, random labels): costs do not depend on the values.
 """
 
 from __future__ import annotations
@@ -20,19 +21,22 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from ctlearn._atomic import atomic_write_text
 from ctlearn.diagnostics import compiled_memory, time_side_by_side
-from ctlearn.estimators import make_estimator
+from ctlearn.estimators import make_estimator, parse_method
+from ctlearn.losses import get_loss, linear_head_loss, naive_replicated_loss, replicated_loss
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer
 
 SHAPES = {"MNIST": (28, 28, 1), "CIFAR-10": (32, 32, 3), "ImageNet": (224, 224, 3)}
-# (label, method, fused replicated losses?)
+# (label, method spec, fused replicated losses?)
 ENTRIES = (
     ("bp", "bp", True),
     ("lg-bp", "lg-bp", True),
     ("lg-fg-a", "lg-fg-a", True),
+    ("lg-fg-a signs", "lg-fg-a:noise=rademacher", True),
     ("lg-bp naive", "lg-bp", False),
     ("lg-fg-a naive", "lg-fg-a", False),
 )
@@ -71,13 +75,18 @@ def main(config: BenchConfig) -> dict:
         for label, method, fused in entries:
             model = local_mixer(shape, 10, preset, fused=fused, key=km)
             params[preset] = sum(a.size for a in jax.tree.leaves(_params(model)))
-            estimator = make_estimator(method)
+            name, options = parse_method(method)
+            estimator = make_estimator(name, **options)
             state = TrainState.start(
                 model, optimizer.init(_params(model)), estimator.init(model, key=kstep)
             )
             args = (estimator, optimizer, state, x, y, kstep)
             memory[preset, label] = compiled_memory(train_step, *args)["temp"]
             calls[preset, label] = lambda args=args: train_step(*args)
+        if config.naive:
+            for label, call, mem in _loss_operator(preset, config.batch_size, kx):
+                calls[preset, label] = call
+                memory[preset, label] = mem
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
 
     rows = []
@@ -88,6 +97,7 @@ def main(config: BenchConfig) -> dict:
             row[f"{label} examples/s"] = config.batch_size / seconds[preset, label]
             row[f"{label} temp MB"] = memory[preset, label] / 2**20
         row["lg-fg-a / bp time"] = seconds[preset, "lg-fg-a"] / seconds[preset, "bp"]
+        row["lg-fg-a signs / bp time"] = seconds[preset, "lg-fg-a signs"] / seconds[preset, "bp"]
         if config.naive:
             for method in ("lg-bp", "lg-fg-a"):
                 row[f"{method} fused/naive time"] = (
@@ -95,6 +105,14 @@ def main(config: BenchConfig) -> dict:
                 )
                 row[f"{method} fused/naive memory"] = memory[preset, method] / max(
                     memory[preset, f"{method} naive"], 1
+                )
+            for mode in ("grad", "jvp"):
+                fused, naive = f"loss {mode}", f"loss {mode} naive"
+                row[f"loss {mode} fused/naive memory"] = memory[preset, fused] / max(
+                    memory[preset, naive], 1
+                )
+                row[f"loss {mode} fused/naive time"] = (
+                    seconds[preset, fused] / seconds[preset, naive]
                 )
         rows.append(row)
     result = {
@@ -112,6 +130,35 @@ def main(config: BenchConfig) -> dict:
     return result
 
 
+def _loss_operator(preset: str, batch_size: int, key):
+    """The replicated local loss alone, at one block's feature shape [N, P, G, C] of the preset:
+    its gradient and its jvp, fused and naive, as ``(label, call, compiled temp bytes)``."""
+    spec = LOCAL_MIXER_PRESETS[preset]
+    patches = spec.patches**2 if len(SHAPES[spec.dataset]) == 3 else spec.patches
+    shape = (batch_size, patches, spec.groups, spec.channels // spec.groups)
+    kx, kw, kt = jax.random.split(key, 3)
+    x = jax.random.normal(kx, shape)
+    params = (0.1 * jax.random.normal(kw, (spec.channels, 10)), jnp.zeros((10,)))
+    x_dot = jax.random.normal(kt, shape)
+    y = jnp.arange(batch_size) % 10
+    head = linear_head_loss(get_loss("cross_entropy"))
+    out = []
+    for suffix, replicate in (("", replicated_loss), (" naive", naive_replicated_loss)):
+
+        def grad(x, params, replicate=replicate):
+            return jax.grad(lambda a, q: jnp.sum(replicate(head, a, q, y)), (0, 1))(x, params)
+
+        def jvp(x, params, x_dot, replicate=replicate):
+            return jax.jvp(lambda a: replicate(head, a, params, y), (x,), (x_dot,))[1]
+
+        grad_jit, jvp_jit = jax.jit(grad), jax.jit(jvp)
+        out.append((f"loss grad{suffix}", lambda f=grad_jit: f(x, params),
+                    compiled_memory(grad, x, params)["temp"]))  # fmt: skip
+        out.append((f"loss jvp{suffix}", lambda f=jvp_jit: f(x, params, x_dot),
+                    compiled_memory(jvp, x, params, x_dot)["temp"]))  # fmt: skip
+    return out
+
+
 def _params(model):
     return eqx.filter(model, eqx.is_inexact_array)
 
@@ -122,23 +169,28 @@ def _markdown(result: dict, config: BenchConfig) -> str:
         f"{config.repeats} interleaved rounds of {config.number} steps. Memory: the compiled "
         "step's peak working memory.",
         "",
-        "| preset | params | BP ex/s | LG-FG-A ex/s | LG-FG-A / BP time |"
+        "| preset | params | BP ex/s | LG-FG-A ex/s | LG-FG-A / BP time | same, random signs |"
         + (
-            " LG-BP fused/naive mem | LG-FG-A fused/naive mem | LG-FG-A fused/naive time |"
+            " step fused/naive mem (LG-BP, LG-FG-A) | LG-FG-A fused/naive time |"
+            " loss op fused/naive mem (grad, jvp) | loss op fused/naive time (grad, jvp) |"
             if config.naive
             else ""
         ),  # fmt: skip
-        "|---|---:|---:|---:|---:|" + ("---:|---:|---:|" if config.naive else ""),
+        "|---|---:|---:|---:|---:|---:|" + ("---:|---:|---:|---:|" if config.naive else ""),
     ]
     for r in result["rows"]:
         line = (
             f"| {r['preset']} | {r['parameters']:,} | {r['bp examples/s']:.0f} | "
-            f"{r['lg-fg-a examples/s']:.0f} | {r['lg-fg-a / bp time']:.2f} |"
+            f"{r['lg-fg-a examples/s']:.0f} | {r['lg-fg-a / bp time']:.2f} | "
+            f"{r['lg-fg-a signs / bp time']:.2f} |"
         )
         if config.naive:
             line += (
-                f" {r['lg-bp fused/naive memory']:.3f} | {r['lg-fg-a fused/naive memory']:.3f} |"
+                f" {r['lg-bp fused/naive memory']:.3f}, {r['lg-fg-a fused/naive memory']:.3f} |"
                 f" {r['lg-fg-a fused/naive time']:.2f} |"
+                f" {r['loss grad fused/naive memory']:.4f},"
+                f" {r['loss jvp fused/naive memory']:.4f} |"
+                f" {r['loss grad fused/naive time']:.2f}, {r['loss jvp fused/naive time']:.2f} |"
             )
         lines.append(line)
     return "\n".join(lines)
