@@ -1,19 +1,15 @@
 """Continuous-time learning: perturbation processes, neuron models, plasticity rules and the
 simulator that hands them to ``diffrax.diffeqsolve``."""
 
-from ._ou import IntegratedOU as IntegratedOU
-from ._ou import IntegratedOUState as IntegratedOUState
-from ._perturbation import AbstractPerturbation as AbstractPerturbation
-from ._sinusoids import Sinusoids as Sinusoids
-from ._sinusoids import SinusoidsState as SinusoidsState
-from ._spline import CubicSpline as CubicSpline
-from ._spline import CubicSplineState as CubicSplineState
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
 from ._neurons import AbstractNeurons as AbstractNeurons
 from ._neurons import Instantaneous as Instantaneous
 from ._neurons import Leaky as Leaky
+from ._ou import IntegratedOU as IntegratedOU
+from ._ou import IntegratedOUState as IntegratedOUState
+from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._rule import AbstractRule as AbstractRule
 from ._rule import Signals as Signals
 from ._rule_activity import FGARule as FGARule
@@ -31,4 +27,8 @@ from ._simulate import effective_learning_rate as effective_learning_rate
 from ._simulate import measure as measure
 from ._simulate import record_presentation as record_presentation
 from ._simulate import simulate as simulate
+from ._sinusoids import Sinusoids as Sinusoids
+from ._sinusoids import SinusoidsState as SinusoidsState
+from ._spline import CubicSpline as CubicSpline
+from ._spline import CubicSplineState as CubicSplineState
 from ._stream import Presentations as Presentations

@@ -4,6 +4,7 @@ differentiable)."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -32,6 +33,8 @@ class IntegratedOU(AbstractPerturbation):
     ``lineax.DiagonalLinearOperator`` for a ``diffrax.ControlTerm`` driven by Brownian motion
     shaped like the state). Euler–Maruyama with step dt inflates Var(o) by 1/(1 − dt/(2τ_p)).
     """
+
+    evolves: ClassVar[bool] = True
 
     sigma: float = eqx.field(static=True, converter=float)
     tau: float = eqx.field(static=True, converter=float)

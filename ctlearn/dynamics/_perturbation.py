@@ -40,6 +40,9 @@ class AbstractPerturbation(eqx.Module):
 
     sigma: eqx.AbstractVar[float]
     tau: eqx.AbstractVar[float]
+    evolves: eqx.AbstractClassVar[bool]
+    """Whether the state changes within a presentation (then the simulator integrates it, with
+    ``drift`` and ``diffusion``); closed-form processes keep it fixed and only read it."""
 
     def __check_init__(self):
         if not (math.isfinite(self.sigma) and self.sigma >= 0):

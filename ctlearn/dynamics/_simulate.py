@@ -109,7 +109,7 @@ class Simulator(eqx.Module):
         if self.perturbation is None:
             p, p_dot = (), ()
         else:
-            p, p_dot = self.perturbation(eqx.combine(state.perturbation, fixed), t)
+            p, p_dot = self.perturbation(_joined(state.perturbation, fixed), t)
         return measure(
             self.rule,
             self.neurons,
@@ -134,8 +134,8 @@ class Simulator(eqx.Module):
         if state.neurons is not None:
             neurons_dot = self.neurons.drift(model, signals.trace, state.neurons)
         perturbation_dot = None
-        if self.perturbation is not None:
-            full = eqx.combine(state.perturbation, args[3])
+        if state.perturbation is not None:
+            full = _joined(state.perturbation, args[3])
             perturbation_dot = eqx.filter(self.perturbation.drift(full, t), eqx.is_inexact_array)
         params_dot = jax.tree.map(jnp.zeros_like, w_dot) if self.freeze else w_dot
         return SimState(params_dot, neurons_dot, perturbation_dot, rule_dot, w_dot)
@@ -218,9 +218,9 @@ def _diffusion_term(
 ):
     """The perturbation's noise as a ``ControlTerm`` on the perturbation's part of the state,
     driven by a ``VirtualBrownianTree`` reproducible from ``key`` (``None`` without noise)."""
-    if simulator.perturbation is None:
+    if state.perturbation is None:
         return None
-    full = eqx.combine(state.perturbation, fixed)
+    full = _joined(state.perturbation, fixed)
     if simulator.perturbation.diffusion(full, 0.0) is None:
         return None
     shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state.perturbation)
@@ -229,7 +229,7 @@ def _diffusion_term(
     zeros = jax.tree.map(jnp.zeros_like, state)
 
     def operator(t, y, args):
-        g = simulator.perturbation.diffusion(eqx.combine(y.perturbation, fixed), t)
+        g = simulator.perturbation.diffusion(_joined(y.perturbation, fixed), t)
         g = eqx.filter(g, eqx.is_inexact_array)
 
         def mv(dw):
@@ -293,10 +293,18 @@ def prepare(
     return bound, state
 
 
-def _split_perturbation(state: SimState) -> tuple[SimState, Any]:
-    """``state`` with only the perturbation's floating-point arrays (what Diffrax integrates),
-    and the rest of the perturbation's state."""
-    evolving, fixed = eqx.partition(state.perturbation, eqx.is_inexact_array)
+def _joined(evolving, fixed):
+    """The perturbation's whole state from its two parts (see ``_split_perturbation``)."""
+    return fixed if evolving is None else eqx.combine(evolving, fixed)
+
+
+def _split_perturbation(simulator: Simulator, state: SimState) -> tuple[SimState, Any]:
+    """``state`` with only the perturbation's evolving floating-point arrays (what Diffrax
+    integrates; none for closed-form processes, which only read their state), and the rest."""
+    if simulator.perturbation is None or not simulator.perturbation.evolves:
+        evolving, fixed = None, state.perturbation
+    else:
+        evolving, fixed = eqx.partition(state.perturbation, eqx.is_inexact_array)
     state = eqx.tree_at(lambda s: s.perturbation, state, evolving, is_leaf=lambda v: v is None)
     return state, fixed
 
@@ -307,14 +315,14 @@ def _run_chunk(simulator: Simulator, state: SimState, stream: Presentations, fir
 
     def step(state, k):
         previous = stream.x[jnp.maximum(k - 1, 0)]
-        state, fixed = _split_perturbation(state)
+        state, fixed = _split_perturbation(simulator, state)
         args = (previous, stream.x[k], stream.y[k], fixed)
         sol = _solve_presentation(
             simulator, state, args, stream.duration, jax.random.fold_in(key, k)
         )
         new = jax.tree.map(lambda a: a[-1], sol.ys)
         if simulator.perturbation is not None:
-            full = eqx.combine(new.perturbation, fixed)
+            full = _joined(new.perturbation, fixed)
             new = eqx.tree_at(
                 lambda s: s.perturbation,
                 new,
@@ -419,7 +427,7 @@ def record_presentation(
     Diffrax's own progress meter follows the solve. Returns ``(ts, recorded)``."""
     bound, state = prepare(simulator, model, stream, key=key)
     previous = stream.x[max(index - 1, 0)]
-    state, fixed = _split_perturbation(state)
+    state, fixed = _split_perturbation(simulator, state)
     args = (previous, stream.x[index], stream.y[index], fixed)
     ts = jnp.linspace(0.0, stream.duration, times)
 

@@ -4,6 +4,7 @@ that every component's rate has the same power."""
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -71,15 +72,16 @@ class Sinusoids(AbstractPerturbation):
     The phases advance by ω·T (mod 2π) from one presentation to the next, so t stays local.
     """
 
+    evolves: ClassVar[bool] = False
+
     sigma: float = eqx.field(static=True, converter=float)
     tau: float = eqx.field(static=True, converter=float)
     components: int = eqx.field(static=True, default=4)
     band: tuple[float, float] = eqx.field(static=True, default=(0.5, 2.0), converter=_as_tuple)
 
     def __check_init__(self):
-        if isinstance(self.components, bool) or not isinstance(self.components, int):
-            raise ValueError(f"components must be an int >= 1, got components={self.components!r}")
-        if self.components < 1:
+        c = self.components
+        if isinstance(c, bool) or not isinstance(c, int) or c < 1:
             raise ValueError(f"components must be an int >= 1, got components={self.components!r}")
         if not (
             isinstance(self.band, tuple)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import diffrax
 import equinox as eqx
@@ -72,6 +72,8 @@ class CubicSpline(AbstractPerturbation):
     N(0, σ²) knots the time average is E[ṗ²] = (σ/τ_p)²·∫₀¹(a² + b² + c²)du = (14/5)(σ/τ_p)²;
     E[ṗ_i ṗ_j] = 0 across units.
     """
+
+    evolves: ClassVar[bool] = False
 
     sigma: float = eqx.field(static=True, converter=float)
     tau: float = eqx.field(static=True, converter=float)
