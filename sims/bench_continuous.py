@@ -1,0 +1,442 @@
+"""The cost of continuous-time learning, measured side by side in one run.
+
+    python -m sims.bench_continuous [--widths 64 64] [--batch-size 20] [--out DIR]
+
+(a) One evaluation of the simulator's vector field (continuous FG-A, sum-of-sinusoids
+perturbation, instantaneous neurons) against one discrete FG-A ``train_step`` (estimate + SGD
+update) of the same network and batch: each called on its own (dispatch included) and ``inner``
+times inside one compiled loop (what a solve pays). Target: ≤ 1.5.
+(b) Vector-field evaluations per presentation (``solver steps × evaluations per step``) for Euler
+and Heun at a fixed step and Tsit5 with a PID controller at each pair of tolerances (the smooth
+softplus network, and ReLU beside it to show what a kink costs an adaptive solver), with the
+seconds per presentation and the relative error of the weight change Δw learned over the
+presentations against Heun at a step 8 times finer.
+(c) A ``vmap``-ped ensemble of ``ensemble`` members against one member: over seeds (different
+initial weights and perturbations) and over the rule's η (shared weights at the start and shared
+perturbation paths, which are then evaluated once), for each network of ``ensemble_widths``
+with its batch of ``ensemble_batches``. Target on CPU: ≤ 8 for the small, analog-study-sized
+network.
+
+Inputs are MNIST-1D batches (40 values, 10 classes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+import ctlearn.dynamics as ct
+from ctlearn._atomic import atomic_write_text
+from ctlearn.data import load_dataset
+from ctlearn.diagnostics import time_side_by_side
+from ctlearn.dynamics._simulate import _run_chunk, _split_perturbation, prepare
+from ctlearn.estimators import make_estimator
+from ctlearn.train import TrainState, train_step
+from models import mlp
+
+VF_TARGET = 1.5
+ENSEMBLE_TARGET = 8.0
+# Vector-field evaluations per solver step (Tsit5: 7 stages, the first shared with the last).
+EVALUATIONS = {"Euler": 1, "Heun": 2, "Tsit5": 6}
+REFERENCE_REFINEMENT = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchConfig:
+    """``widths``/``batch_size``: the network of (a) and (b); ``eta``: the rule's η. Perturbation
+    ``sigma``, ``tau_p``, ``components``; presentations of ``duration`` T; fixed step ``dt0``
+    (also Tsit5's first guess); Tsit5's ``(rtol, atol)`` pairs ``tolerances``; ``presentations``
+    per solver in (b); ``inner`` calls per compiled loop in (a); ``ensemble`` members, on
+    networks ``ensemble_widths`` with batches ``ensemble_batches`` (paired), each timed over
+    ``ensemble_presentations`` presentations of ``ensemble_duration``. Timings: the median of
+    ``repeats`` interleaved rounds of ``number`` calls."""
+
+    widths: tuple[int, ...] = (64, 64)
+    batch_size: int = 20
+    eta: float = 30.0
+    sigma: float = 0.01
+    tau_p: float = 1.0
+    components: int = 4
+    duration: float = 10.0
+    dt0: float = 0.05
+    tolerances: tuple[tuple[float, float], ...] = ((1e-3, 1e-6), (1e-5, 1e-8))
+    presentations: int = 3
+    inner: int = 100
+    ensemble: int = 64
+    ensemble_widths: tuple[tuple[int, ...], ...] = ((32,), (256, 256))
+    ensemble_batches: tuple[int, ...] = (8, 32)
+    ensemble_duration: float = 2.0
+    ensemble_presentations: int = 1
+    number: int = 3
+    repeats: int = 5
+    seed: int = 0
+    out: str | None = None
+
+    def __post_init__(self):
+        ints = {
+            "batch_size": self.batch_size,
+            "components": self.components,
+            "presentations": self.presentations,
+            "inner": self.inner,
+            "ensemble": self.ensemble,
+            "ensemble_presentations": self.ensemble_presentations,
+            "number": self.number,
+            "repeats": self.repeats,
+        }
+        for name, value in ints.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {name}={value!r}")
+        for widths in (self.widths, *self.ensemble_widths):
+            if not widths or any(w < 1 for w in widths):
+                raise ValueError(f"widths must be positive ints, got {widths!r}")
+        if len(self.ensemble_widths) != len(self.ensemble_batches) or any(
+            b < 1 for b in self.ensemble_batches
+        ):
+            raise ValueError(
+                f"ensemble_widths and ensemble_batches pair up (positive batches), got "
+                f"{self.ensemble_widths} and {self.ensemble_batches}"
+            )
+        positive = ("eta", "sigma", "tau_p", "duration", "dt0", "ensemble_duration")
+        for name in positive:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
+        if not self.tolerances or any(
+            len(pair) != 2 or not all(math.isfinite(v) and v > 0 for v in pair)
+            for pair in self.tolerances
+        ):
+            raise ValueError(
+                f"tolerances must be (rtol, atol) pairs of positive numbers, got {self.tolerances}"
+            )
+        if self.dt0 > self.tau_p:
+            raise ValueError(f"dt0={self.dt0} exceeds tau_p={self.tau_p}: choose dt0 <= tau_p")
+        for name in ("duration", "ensemble_duration"):
+            if getattr(self, name) < self.tau_p:
+                raise ValueError(f"{name}={getattr(self, name)} is shorter than tau_p={self.tau_p}")
+
+    def simulator(self, solver=None, controller=None) -> ct.Simulator:
+        return ct.Simulator(
+            ct.FGARule(lr=self.eta, mask=True),
+            ct.Sinusoids(self.sigma, self.tau_p, components=self.components),
+            solver=diffrax.Heun() if solver is None else solver,
+            dt0=self.dt0,
+            controller=controller,
+        )
+
+
+def main(config: BenchConfig) -> dict:
+    """Runs (a), (b) and (c); returns and prints the tables (keys ``vector_field``, ``solvers``,
+    ``ensembles``, and the ``config``, ``backend`` and ``device``)."""
+    data = load_dataset("mnist1d")
+    key = jax.random.key(config.seed)
+    result = {
+        "config": dataclasses.asdict(config),
+        "backend": jax.default_backend(),
+        "device": str(jax.devices()[0]),
+        "vector_field": _vector_field(config, data, key),
+        "solvers": _solvers(config, data, key),
+        "ensembles": [
+            row
+            for widths, batch in zip(config.ensemble_widths, config.ensemble_batches)
+            for row in _ensemble(config, data, widths, batch, key)
+        ],
+    }
+    table = _markdown(result, config)
+    print(table)
+    if config.out is not None:
+        out = Path(config.out)
+        atomic_write_text(out / "bench_continuous.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out / "bench_continuous.md", table + "\n")
+    return result
+
+
+def _stream(data, batch: int, presentations: int, duration: float) -> ct.Presentations:
+    n = batch * (presentations + 1)
+    x = jnp.asarray(data.train.x[:n]).reshape((presentations + 1, batch, -1))
+    y = jnp.asarray(data.train.y[:n]).reshape((presentations + 1, batch))
+    return ct.Presentations(x, y, duration=duration, transition=0.1 * duration)
+
+
+def _vector_field(config: BenchConfig, data, key) -> dict:
+    """(a): seconds per vector-field evaluation and per FG-A step, called alone and in a loop."""
+    model = mlp((40,), 10, config.widths, local_heads=False, key=key)
+    stream = _stream(data, config.batch_size, 1, config.duration)
+    bound, state = prepare(config.simulator(), model, stream, key=key)
+    state, fixed = _split_perturbation(bound, state)
+    args = (stream.x[0], stream.x[1], stream.y[1], fixed)
+    t = jnp.asarray(0.37 * config.duration)
+    field = jax.jit(bound.vector_field)
+
+    estimator, optimizer = make_estimator("fg-a"), optax.sgd(1e-3)
+    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
+    x, y = stream.x[1], stream.y[1]
+    ts = jnp.linspace(0.0, config.duration, config.inner)
+
+    @jax.jit
+    def field_loop(state):
+        # A solver-like loop: each evaluation feeds the next state, so none can be hoisted.
+        def body(s, t):
+            rate = bound.vector_field(t, s, args)
+            return jax.tree.map(lambda a, r: a + 1e-6 * r, s, rate), None
+
+        return jax.lax.scan(body, state, ts)[0]
+
+    @eqx.filter_jit
+    def step_loop(train):
+        def body(s, _):
+            return train_step(estimator, optimizer, s, x, y, key)[0], None
+
+        return jax.lax.scan(body, train, None, length=config.inner)[0]
+
+    seconds = time_side_by_side(
+        {
+            "field": lambda: field(t, state, args),
+            "step": lambda: train_step(estimator, optimizer, train, x, y, key),
+            "field_loop": lambda: field_loop(state),
+            "step_loop": lambda: step_loop(train),
+        },
+        number=config.number,
+        repeats=config.repeats,
+    )
+    field_s, step_s = seconds["field"], seconds["step"]
+    loop_field_s = seconds["field_loop"] / config.inner
+    loop_step_s = seconds["step_loop"] / config.inner
+    return {
+        "network": _name(config.widths),
+        "batch": config.batch_size,
+        "field_ms": 1e3 * field_s,
+        "step_ms": 1e3 * step_s,
+        "ratio": field_s / step_s,
+        "loop_field_ms": 1e3 * loop_field_s,
+        "loop_step_ms": 1e3 * loop_step_s,
+        "loop_ratio": loop_field_s / loop_step_s,
+        "met": field_s / step_s <= VF_TARGET,
+    }
+
+
+def _solvers(config: BenchConfig, data, key) -> list[dict]:
+    """(b): solver steps and vector-field evaluations per presentation, seconds per presentation
+    (whole ``simulate`` calls timed side by side, compilation excluded), and the relative error
+    of the weight change Δw over the stream against Heun at a step ``REFERENCE_REFINEMENT`` times
+    finer."""
+    cases = [("Euler", diffrax.Euler(), None, "relu"), ("Heun", diffrax.Heun(), None, "relu")]
+    for rtol, atol in config.tolerances:
+        pid = diffrax.PIDController(rtol=rtol, atol=atol)
+        cases += [
+            ("Tsit5", diffrax.Tsit5(), pid, "softplus"),
+            ("Tsit5", diffrax.Tsit5(), pid, "relu"),
+        ]
+    stream = _stream(data, config.batch_size, config.presentations, config.duration)
+    references, rows, calls = {}, [], {}
+    for i, (name, solver, controller, activation) in enumerate(cases):
+        model = mlp((40,), 10, config.widths, activation=activation, local_heads=False, key=key)
+        if activation not in references:
+            fine = dataclasses.replace(
+                config.simulator(),
+                dt0=config.dt0 / REFERENCE_REFINEMENT,
+                max_steps=int(REFERENCE_REFINEMENT * config.duration / config.dt0) + 16,
+            )
+            references[activation] = _learned(_simulate(fine, model, stream, key))
+        sim = config.simulator(solver, controller)
+        row = {
+            "solver": name,
+            "controller": "fixed" if controller is None else "PID",
+            "rtol": None if controller is None else controller.rtol,
+            "atol": None if controller is None else controller.atol,
+            "activation": activation,
+        }
+        try:
+            run = _simulate(sim, model, stream, key)
+        except RuntimeError as error:  # more than max_steps steps
+            failed = {"steps": None, "evaluations": None, "seconds": None, "error": str(error)}
+            rows.append(row | failed)
+            continue
+        steps = float(jnp.mean(run.steps))
+        reference = references[activation]
+        error = _norm(jax.tree.map(jnp.subtract, _learned(run), reference)) / _norm(reference)
+        rows.append(
+            row | {"steps": steps, "evaluations": steps * EVALUATIONS[name], "delta_error": error}
+        )
+        calls[i] = lambda sim=sim, model=model: _simulate(sim, model, stream, key).model
+    seconds = time_side_by_side(calls, number=1, repeats=config.repeats)
+    for i, row in enumerate(rows):
+        if i in seconds:
+            row["seconds"] = seconds[i] / stream.num
+            row["ms_per_evaluation"] = 1e3 * row["seconds"] / row["evaluations"]
+    return rows
+
+
+def _simulate(sim: ct.Simulator, model, stream: ct.Presentations, key) -> ct.SimulationResult:
+    return ct.simulate(sim, model, stream, key=key, chunk=stream.num, progress=False)
+
+
+def _learned(result: ct.SimulationResult):
+    """Δw accumulated while learning."""
+    return eqx.filter(result.delta, eqx.is_inexact_array)
+
+
+def _norm(tree) -> float:
+    return float(jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree.leaves(tree))))
+
+
+def _ensemble(config: BenchConfig, data, widths, batch, key) -> list[dict]:
+    """(c): one member's presentations against ``ensemble`` members' in one vmapped call, for an
+    ensemble over seeds (each member its own initial weights and perturbation paths) and over the
+    rule's η (the same initial weights and paths, η spread over [η/2, 3η/2])."""
+    sim = config.simulator()
+    stream = _stream(data, batch, config.ensemble_presentations, config.ensemble_duration)
+    keys = jax.random.split(key, config.ensemble)
+    prepared = [
+        prepare(sim, mlp((40,), 10, widths, local_heads=False, key=k), stream, key=k) for k in keys
+    ]
+    bound, state = prepared[0]
+    states = jax.tree.map(lambda *a: jnp.stack(a), *[s for _, s in prepared])
+    etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.eta
+
+    def run(eta, state, k):
+        member = eqx.tree_at(lambda s: s.rule.lr, bound, eta)
+        return _run_chunk(member, state, stream, 1, config.ensemble_presentations, k)[0]
+
+    eta = jnp.asarray(config.eta)
+    one = eqx.filter_jit(run)
+    seeds = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, 0, 0)))
+    sweep = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(0, None, None)))
+    seconds = time_side_by_side(
+        {
+            "one": lambda: one(eta, state, keys[0]),
+            "seeds": lambda: seeds(eta, states, keys),
+            "η": lambda: sweep(etas, state, keys[0]),
+        },
+        number=1,
+        repeats=config.repeats,
+    )
+    return [
+        {
+            "network": _name(widths),
+            "batch": batch,
+            "over": over,
+            "members": config.ensemble,
+            "one_ms": 1e3 * seconds["one"],
+            "ensemble_ms": 1e3 * seconds[over],
+            "ratio": seconds[over] / seconds["one"],
+            "per_member": seconds[over] / seconds["one"] / config.ensemble,
+        }
+        for over in ("seeds", "η")
+    ]
+
+
+def _name(widths) -> str:
+    return "-".join(str(n) for n in (40, *widths, 10))
+
+
+def _markdown(result: dict, config: BenchConfig) -> str:
+    a = result["vector_field"]
+    lines = [
+        f"Continuous-time costs on {result['device']} (median of {config.repeats} interleaved "
+        f"rounds). Continuous FG-A, Sinusoids σ = {config.sigma:g}, τ_p = {config.tau_p:g} "
+        f"({config.components} components), T = {config.duration:g}, dt0 = {config.dt0:g}.",
+        "",
+        f"(a) One vector-field evaluation vs one discrete FG-A train_step, MLP {a['network']}, "
+        f"batch {a['batch']} (target ≤ {VF_TARGET:g}: {'met' if a['met'] else 'not met'}):",
+        "",
+        "| measured | vector field (ms) | FG-A step (ms) | ratio |",
+        "|---|---:|---:|---:|",
+        f"| one jitted call each | {a['field_ms']:.3f} | {a['step_ms']:.3f} | {a['ratio']:.2f} |",
+        f"| inside a compiled loop of {config.inner} | {a['loop_field_ms']:.3f} | "
+        f"{a['loop_step_ms']:.3f} | {a['loop_ratio']:.2f} |",
+        "",
+        f"(b) Vector-field evaluations per presentation (T = {config.duration:g}, fixed step "
+        f"{config.dt0:g}). Δw error: the relative error of the weight "
+        f"change over the {config.presentations + 1} presentations against Heun at dt0/"
+        f"{REFERENCE_REFINEMENT}:",
+        "",
+        "| solver | step (rtol, atol) | activation | steps | evaluations | s / presentation | "
+        "ms / evaluation | Δw error |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["solvers"]:
+        if r["steps"] is None:
+            cells = "failed | — | — | — | —"
+        else:
+            cells = (
+                f"{r['steps']:.0f} | {r['evaluations']:.0f} | {r['seconds']:.3f} | "
+                f"{r['ms_per_evaluation']:.3f} | {r['delta_error']:.1e}"
+            )
+        step = "fixed" if r["rtol"] is None else f"PID ({r['rtol']:g}, {r['atol']:g})"
+        lines.append(f"| {r['solver']} | {step} | {r['activation']} | {cells} |")
+    lines += [
+        "",
+        f"(c) {config.ensemble}-member vmapped ensemble vs one member ("
+        f"{config.ensemble_presentations} presentation(s) of T = {config.ensemble_duration:g}, "
+        f"Heun; target ≤ {ENSEMBLE_TARGET:g} for the small network):",
+        "",
+        "| network | batch | members differ in | one (ms) | ensemble (ms) | ratio | per member |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for r in result["ensembles"]:
+        over = "seed (weights, paths)" if r["over"] == "seeds" else "η (shared paths)"
+        lines.append(
+            f"| {r['network']} | {r['batch']} | {over} | {r['one_ms']:.1f} | "
+            f"{r['ensemble_ms']:.1f} | {r['ratio']:.1f} | {r['per_member']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def _cli() -> BenchConfig:
+    defaults = BenchConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--duration", type=float, default=defaults.duration, help="T")
+    parser.add_argument("--dt0", type=float, default=defaults.dt0)
+    parser.add_argument(
+        "--tolerances",
+        type=float,
+        nargs="+",
+        default=[v for pair in defaults.tolerances for v in pair],
+        help="Tsit5's rtol atol pairs, e.g. 1e-3 1e-6 1e-5 1e-8",
+    )
+    parser.add_argument("--presentations", type=int, default=defaults.presentations)
+    parser.add_argument("--ensemble", type=int, default=defaults.ensemble, help="members")
+    parser.add_argument(
+        "--ensemble-widths",
+        nargs="+",
+        default=[",".join(map(str, w)) for w in defaults.ensemble_widths],
+        help="one network per entry, widths comma-separated (e.g. 32 256,256)",
+    )
+    parser.add_argument(
+        "--ensemble-batches", type=int, nargs="+", default=list(defaults.ensemble_batches)
+    )
+    parser.add_argument("--number", type=int, default=defaults.number)
+    parser.add_argument("--repeats", type=int, default=defaults.repeats)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--out", help="folder for bench_continuous.json and .md")
+    args = parser.parse_args()
+    return BenchConfig(
+        widths=tuple(args.widths),
+        batch_size=args.batch_size,
+        duration=args.duration,
+        dt0=args.dt0,
+        tolerances=tuple(zip(args.tolerances[::2], args.tolerances[1::2])),
+        presentations=args.presentations,
+        ensemble=args.ensemble,
+        ensemble_widths=tuple(tuple(int(w) for w in s.split(",")) for s in args.ensemble_widths),
+        ensemble_batches=tuple(args.ensemble_batches),
+        number=args.number,
+        repeats=args.repeats,
+        seed=args.seed,
+        out=args.out,
+    )
+
+
+if __name__ == "__main__":
+    main(_cli())
