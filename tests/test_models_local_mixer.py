@@ -187,7 +187,10 @@ K = 20_000
 Z = 6.5
 
 
-@pytest.mark.parametrize("method, reference", [("lg-fg-a", "lg-bp"), ("fg-a", "bp")])
+@pytest.mark.parametrize(
+    "method, reference",
+    [("lg-fg-a", "lg-bp"), pytest.param("fg-a", "bp", marks=pytest.mark.slow)],
+)
 def test_activity_perturbation_is_unbiased_on_the_mixer(method, reference, problem):
     # As tests/test_estimators_unbiased.py: each element within Z standard errors of the exact
     # gradient (a correct estimator fails with probability < 1e-6), and the mean aligned with it.
@@ -267,7 +270,10 @@ def test_contrastive_mixer_scores_two_views_by_info_nce():
 # 5 epochs of mnist1d (4000 sequences, chance 10 %) on a 2-block mixer of 2 tokens, 32 channels
 # in 4 groups; Adam 1e-3, batch 32, seed 0. Measured test accuracy: BP 0.21, LG-BP 0.22,
 # LG-FG-A 0.18, FA 0.19, LG-FA 0.19 (FG-A 0.17, DFA 0.16, LG-FG-W 0.12).
-@pytest.mark.parametrize("method", ["bp", "lg-bp", "lg-fg-a", "fa", "lg-fa"])
+@pytest.mark.parametrize(
+    "method",
+    ["bp", "lg-fg-a"] + [pytest.param(m, marks=pytest.mark.slow) for m in ("lg-bp", "fa", "lg-fa")],
+)
 def test_estimators_train_the_mixer_on_mnist1d_above_chance(method):
     from ctlearn.data import load_dataset
     from ctlearn.train import TrainConfig, train

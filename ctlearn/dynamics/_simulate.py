@@ -248,12 +248,16 @@ def _solve_presentation(simulator, state, args, duration, key, saveat=None, prog
     noise = _diffusion_term(simulator, state, args[3], key, duration)
     if noise is not None:
         terms = diffrax.MultiTerm(terms, noise)
+    dt0 = simulator.dt0
     if simulator.controller is None:
         controller = diffrax.ConstantStepSize()
-        dt0 = simulator.dt0
+    elif simulator._transition > 0:
+        # The input's rate changes abruptly where the transition ends: tell the controller.
+        controller = diffrax.ClipStepSizeController(
+            simulator.controller, jump_ts=jnp.array([simulator._transition])
+        )
     else:
         controller = simulator.controller
-        dt0 = simulator.dt0
     return diffrax.diffeqsolve(
         terms,
         simulator.solver,
