@@ -38,7 +38,6 @@ import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
-from ctlearn.dynamics._simulate import _run_chunk, _split_perturbation, prepare
 from ctlearn.estimators import make_estimator
 from ctlearn.train import TrainState, train_step
 from models import mlp
@@ -170,8 +169,8 @@ def _vector_field(config: BenchConfig, data, key) -> dict:
     """(a): seconds per vector-field evaluation and per FG-A step, called alone and in a loop."""
     model = mlp((40,), 10, config.widths, local_heads=False, key=key)
     stream = _stream(data, config.batch_size, 1, config.duration)
-    bound, state = prepare(config.simulator(), model, stream, key=key)
-    state, fixed = _split_perturbation(bound, state)
+    bound, state = ct.prepare(config.simulator(), model, stream, key=key)
+    state, fixed = ct.split_state(bound, state)
     args = (stream.x[0], stream.x[1], stream.y[1], fixed)
     t = jnp.asarray(0.37 * config.duration)
     field = jax.jit(bound.vector_field)
@@ -296,7 +295,8 @@ def _ensemble(config: BenchConfig, data, widths, batch, key) -> list[dict]:
     stream = _stream(data, batch, config.ensemble_presentations, config.ensemble_duration)
     keys = jax.random.split(key, config.ensemble)
     prepared = [
-        prepare(sim, mlp((40,), 10, widths, local_heads=False, key=k), stream, key=k) for k in keys
+        ct.prepare(sim, mlp((40,), 10, widths, local_heads=False, key=k), stream, key=k)
+        for k in keys
     ]
     bound, state = prepared[0]
     states = jax.tree.map(lambda *a: jnp.stack(a), *[s for _, s in prepared])
@@ -304,7 +304,7 @@ def _ensemble(config: BenchConfig, data, widths, batch, key) -> list[dict]:
 
     def run(eta, state, k):
         member = eqx.tree_at(lambda s: s.rule.lr, bound, eta)
-        return _run_chunk(member, state, stream, 1, config.ensemble_presentations, k)[0]
+        return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)[0]
 
     eta = jnp.asarray(config.eta)
     one = eqx.filter_jit(run)

@@ -42,7 +42,6 @@ import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_open, atomic_write_text
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import tree_cosine
-from ctlearn.dynamics._stream import blended_input
 from ctlearn.estimators import make_estimator
 from ctlearn.train import TrainState, evaluate, train_step
 from models import mlp
@@ -358,6 +357,7 @@ def _traces(config, sim, model, stream, key):
     def record(state, signals):
         return {
             "x": signals.x[0].reshape(-1)[:n],
+            "x_dot": signals.x_dot[0].reshape(-1)[:n],
             "p": signals.p[0][0, :n],
             "p_dot": signals.p_dot[0][0, :n],
             "r_dot": -signals.loss_rates[-1],
@@ -368,10 +368,6 @@ def _traces(config, sim, model, stream, key):
     ts, traces = ct.record_presentation(
         sim, model, stream, key=key, index=index, times=config.trace_times, record=record
     )
-    previous, current = stream.x[max(index - 1, 0), 0], stream.x[index, 0]
-    traces["x_dot"] = jax.vmap(
-        lambda t: blended_input(previous, current, t, stream.transition)[1].reshape(-1)[:n]
-    )(ts)
     return np.asarray(ts), jax.tree.map(np.asarray, traces)
 
 

@@ -25,8 +25,11 @@ from ._simulate import SimulationResult as SimulationResult
 from ._simulate import Simulator as Simulator
 from ._simulate import effective_learning_rate as effective_learning_rate
 from ._simulate import measure as measure
+from ._simulate import prepare as prepare
 from ._simulate import record_presentation as record_presentation
+from ._simulate import run_presentations as run_presentations
 from ._simulate import simulate as simulate
+from ._simulate import split_state as split_state
 from ._sinusoids import Sinusoids as Sinusoids
 from ._sinusoids import SinusoidsState as SinusoidsState
 from ._spline import CubicSpline as CubicSpline

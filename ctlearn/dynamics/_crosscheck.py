@@ -16,7 +16,7 @@ from ..estimators import make_estimator
 from ..nn import Network
 from ._neurons import Instantaneous
 from ._rule import AbstractRule
-from ._simulate import Simulator, _run_chunk, measure, prepare
+from ._simulate import Simulator, measure, prepare, run_presentations
 from ._stream import Presentations
 
 
@@ -95,7 +95,7 @@ def integrated_alignment(
     for duration in durations:
         stream = Presentations(x[None], y[None], duration=float(duration))
         bound, state = prepare(frozen, model, stream, key=key)
-        state, (_, _, _, failed) = _run_chunk(bound, state, stream, 0, 1, key)
+        state, (_, _, _, failed) = run_presentations(bound, state, stream, 0, 1, key)
         if bool(failed[0]):
             raise RuntimeError(f"the solve over duration {duration} failed")
         scale = -simulator.rule.lr * c * duration

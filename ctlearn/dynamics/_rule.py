@@ -17,13 +17,15 @@ SITES = ("pre", "post", "weights", "none")
 class Signals(eqx.Module):
     """What the circuit offers the rules at one instant.
 
-    ``trace`` is the forward pass at the current state (perturbation included) and ``trace_dot``
+    ``x`` and ``x_dot`` are the input and its rate of change; ``trace`` is the forward pass at the
+    current state (perturbation included) and ``trace_dot``
     its rate of change (the forward-mode tangent: the (x, ẋ) pairs); ``losses[b]`` is block ``b``'s
     loss per example (or per replica) and ``loss_rates[b]`` its rate, so the reward rate is
     ``ṙ = −loss_rates``; ``p`` and ``p_dot`` are the perturbation and its injected rate.
     """
 
     x: Array
+    x_dot: Array
     y: Array
     trace: Trace
     trace_dot: Trace

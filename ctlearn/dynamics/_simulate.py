@@ -104,23 +104,22 @@ class Simulator(eqx.Module):
         """The instantaneous signals at local time ``t`` (``w_dot``: tangent of the weights)."""
         previous, current, y, fixed = args
         x, x_dot = blended_input(previous, current, t, self._transition)
-        if not self.input_rate:
-            x_dot = jnp.zeros_like(x_dot)
         if self.perturbation is None:
             p, p_dot = (), ()
         else:
             p, p_dot = self.perturbation(_joined(state.perturbation, fixed), t)
-        return measure(
+        signals = measure(
             self.rule,
             self.neurons,
             self.loss,
             model,
-            (x, x_dot),
+            (x, x_dot if self.input_rate else jnp.zeros_like(x_dot)),
             y,
             (p, p_dot),
             activity=state.neurons,
             w_dot=w_dot,
         )
+        return dataclasses.replace(signals, x_dot=x_dot)  # the stream's rate, whether fed or not
 
     def vector_field(self, t, state: SimState, args) -> SimState:
         model = self._model(state)
@@ -186,7 +185,7 @@ def measure(
     (losses, trace), (loss_rates, trace_dot) = jax.jvp(
         forward, (x, p, params, activity), (x_dot, p_dot, params_dot, activity_dot)
     )
-    return Signals(x, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))
+    return Signals(x, x_dot, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))
 
 
 class SimulationDiverged(RuntimeError):
@@ -298,13 +297,14 @@ def prepare(
 
 
 def _joined(evolving, fixed):
-    """The perturbation's whole state from its two parts (see ``_split_perturbation``)."""
+    """The perturbation's whole state from its two parts (see ``split_state``)."""
     return fixed if evolving is None else eqx.combine(evolving, fixed)
 
 
-def _split_perturbation(simulator: Simulator, state: SimState) -> tuple[SimState, Any]:
+def split_state(simulator: Simulator, state: SimState) -> tuple[SimState, Any]:
     """``state`` with only the perturbation's evolving floating-point arrays (what Diffrax
-    integrates; none for closed-form processes, which only read their state), and the rest."""
+    integrates; none for closed-form processes, which only read their state), and the rest, which
+    the vector field reads as ``args[3]`` (args: previous input, input, labels, rest)."""
     if simulator.perturbation is None or not simulator.perturbation.evolves:
         evolving, fixed = None, state.perturbation
     else:
@@ -314,12 +314,16 @@ def _split_perturbation(simulator: Simulator, state: SimState) -> tuple[SimState
 
 
 @eqx.filter_jit
-def _run_chunk(simulator: Simulator, state: SimState, stream: Presentations, first, count, key):
-    """Presentations ``first .. first + count − 1`` as one ``lax.scan`` of solves."""
+def run_presentations(
+    simulator: Simulator, state: SimState, stream: Presentations, first, count, key
+):
+    """Presentations ``first .. first + count − 1`` as one ``lax.scan`` of solves, from a
+    ``prepare``d simulator and state. Returns the new state and, per presentation, the loss and
+    accuracy at its end, the solver's steps and whether the solve failed."""
 
     def step(state, k):
         previous = stream.x[jnp.maximum(k - 1, 0)]
-        state, fixed = _split_perturbation(simulator, state)
+        state, fixed = split_state(simulator, state)
         args = (previous, stream.x[k], stream.y[k], fixed)
         sol = _solve_presentation(
             simulator, state, args, stream.duration, jax.random.fold_in(key, k)
@@ -367,7 +371,7 @@ def simulate(
     good_state = state
     while first < stream.num:
         count = min(chunk, stream.num - first)
-        state, (loss, acc, n_steps, failed) = _run_chunk(
+        state, (loss, acc, n_steps, failed) = run_presentations(
             bound, state, stream, first, count, run_key
         )
         if bool(jnp.any(failed)):
@@ -431,7 +435,7 @@ def record_presentation(
     Diffrax's own progress meter follows the solve. Returns ``(ts, recorded)``."""
     bound, state = prepare(simulator, model, stream, key=key)
     previous = stream.x[max(index - 1, 0)]
-    state, fixed = _split_perturbation(simulator, state)
+    state, fixed = split_state(simulator, state)
     args = (previous, stream.x[index], stream.y[index], fixed)
     ts = jnp.linspace(0.0, stream.duration, times)
 
