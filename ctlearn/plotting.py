@@ -42,9 +42,15 @@ def plot_learning_curves(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    return save_figure(fig, path)
+
+
+def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
+    """Write ``fig`` to ``path`` atomically (format from the suffix, PNG by default) and close
+    it: a reader never sees a half-written figure."""
     buffer = io.BytesIO()
     path = Path(path)
-    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=150)
+    fig.savefig(buffer, format=path.suffix.lstrip(".") or "png", dpi=dpi)
     plt.close(fig)
     with atomic_open(path, "wb") as f:
         f.write(buffer.getvalue())

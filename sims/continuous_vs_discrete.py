@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import io
 import json
 import math
 import os
@@ -39,10 +38,11 @@ import optax
 from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_open, atomic_write_text
+from ctlearn._atomic import atomic_write_text
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
+from ctlearn.plotting import save_figure
 from ctlearn.train import TrainState, evaluate, train_step
 from models import mlp
 
@@ -371,14 +371,6 @@ def _traces(config, sim, model, stream, key):
     return np.asarray(ts), jax.tree.map(np.asarray, traces)
 
 
-def _save(fig, path: Path) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=130)
-    plt.close(fig)
-    with atomic_open(path, "wb") as f:
-        f.write(buffer.getvalue())
-
-
 def _plot_curves(modes: dict, path: Path, config: CompareConfig, architecture: str) -> None:
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
     for name, mode in modes.items():
@@ -395,7 +387,7 @@ def _plot_curves(modes: dict, path: Path, config: CompareConfig, architecture: s
         f"{config.dataset}, MLP {architecture}, batch {config.batch_size}: continuous FG-A "
         f"(T = {config.duration:g}, τ_p = {config.tau_p:g}) vs discrete SGD at η·c·T"
     )
-    _save(fig, path)
+    save_figure(fig, path, dpi=130)
 
 
 def _plot_traces(ts, traces: dict, path: Path, config: CompareConfig) -> None:
@@ -423,7 +415,7 @@ def _plot_traces(ts, traces: dict, path: Path, config: CompareConfig) -> None:
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(f"time in the presentation (τ_p = {config.tau_p:g})")
     axes[0].set_title("one presentation (dotted: end of the input transition)")
-    _save(fig, path)
+    save_figure(fig, path, dpi=130)
 
 
 def _markdown(summary: dict, config: CompareConfig) -> str:
