@@ -171,7 +171,7 @@ def _vector_field(config: BenchConfig, data, key) -> dict:
     stream = _stream(data, config.batch_size, 1, config.duration)
     bound, state = ct.prepare(config.simulator(), model, stream, key=key)
     state, fixed = ct.split_state(bound, state)
-    args = (stream.x[0], stream.x[1], stream.y[1], fixed)
+    args = (stream.x[0], stream.x[1], stream.y[1], *fixed)
     t = jnp.asarray(0.37 * config.duration)
     field = jax.jit(bound.vector_field)
 

@@ -1,15 +1,26 @@
-"""Continuous-time learning: perturbation processes, neuron models, plasticity rules and the
-simulator that hands them to ``diffrax.diffeqsolve``."""
+"""Continuous-time learning: perturbation processes, neuron models, plasticity rules, the
+non-idealities of analog circuits, and the simulator that hands them to ``diffrax.diffeqsolve``."""
 
+from ._activity_noise import ActivityNoise as ActivityNoise
+from ._activity_noise import ActivityNoiseState as ActivityNoiseState
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
+from ._differentiator import Differentiator as Differentiator
+from ._differentiator import DifferentiatorState as DifferentiatorState
+from ._ensemble import EnsembleResult as EnsembleResult
+from ._ensemble import simulate_ensemble as simulate_ensemble
+from ._hardware import AbstractNonIdeality as AbstractNonIdeality
+from ._injection import Injection as Injection
+from ._mismatch import Mismatch as Mismatch
+from ._mismatch import MismatchState as MismatchState
 from ._neurons import AbstractNeurons as AbstractNeurons
 from ._neurons import Instantaneous as Instantaneous
 from ._neurons import Leaky as Leaky
 from ._ou import IntegratedOU as IntegratedOU
 from ._ou import IntegratedOUState as IntegratedOUState
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
+from ._precision import Quantisation as Quantisation
 from ._rule import AbstractRule as AbstractRule
 from ._rule import Signals as Signals
 from ._rule_activity import FGARule as FGARule
@@ -35,3 +46,4 @@ from ._sinusoids import SinusoidsState as SinusoidsState
 from ._spline import CubicSpline as CubicSpline
 from ._spline import CubicSplineState as CubicSplineState
 from ._stream import Presentations as Presentations
+from ._weight_drift import WeightDrift as WeightDrift

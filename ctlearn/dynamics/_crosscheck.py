@@ -95,7 +95,7 @@ def integrated_alignment(
     for duration in durations:
         stream = Presentations(x[None], y[None], duration=float(duration))
         bound, state = prepare(frozen, model, stream, key=key)
-        state, (_, _, _, failed) = run_presentations(bound, state, stream, 0, 1, key)
+        state, (_, _, _, failed, _) = run_presentations(bound, state, stream, 0, 1, key)
         if bool(failed[0]):
             raise RuntimeError(f"the solve over duration {duration} failed")
         scale = -simulator.rule.lr * c * duration

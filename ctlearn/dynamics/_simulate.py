@@ -22,9 +22,11 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from ..diagnostics import tree_cosine
 from ..estimators._objective import block_losses
 from ..losses import accuracy, get_loss
 from ..nn import Network
+from ._hardware import AbstractNonIdeality, concrete
 from ._neurons import AbstractNeurons, Instantaneous
 from ._rule import AbstractRule, Signals, perturb_weights
 from ._stream import Presentations, blended_input
@@ -33,13 +35,16 @@ from ._stream import Presentations, blended_input
 class SimState(eqx.Module):
     """Everything that evolves: the model's trainable arrays, the neurons' activities (leaky
     neurons), the perturbation process's state, the rule's state and ``delta``, the weight change
-    accumulated since the start (integrated on its own, so small changes keep their precision)."""
+    accumulated since the start (integrated on its own, so small changes keep their precision;
+    within a solve it holds the current presentation's change only), and the non-idealities'
+    states (one entry per ``Simulator.hardware`` component; ``None`` where it has none)."""
 
     params: Any
     neurons: Any
     perturbation: Any
     rule: Any
     delta: Any
+    hardware: tuple | None = None  # None, not (): equinox's tree_at tells nodes apart by identity
 
 
 class Simulator(eqx.Module):
@@ -51,7 +56,8 @@ class Simulator(eqx.Module):
     (``Ẇx`` terms), found by one fixed-point iteration (the exact relation is implicit).
     ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
     ``solver``/``dt0``/``controller``: Diffrax's; ``None`` controller means a constant step
-    ``dt0``. ``max_steps`` per presentation.
+    ``dt0``. ``max_steps`` per presentation. ``hardware``: the circuit's non-idealities
+    (``AbstractNonIdeality`` components, at most one of each kind; see ``ctlearn.dynamics``).
     """
 
     rule: AbstractRule
@@ -65,8 +71,18 @@ class Simulator(eqx.Module):
     weight_rate: bool = eqx.field(static=True, default=False)
     freeze: bool = eqx.field(static=True, default=False)
     max_steps: int = eqx.field(static=True, default=4096)
+    hardware: tuple[AbstractNonIdeality, ...] = ()
 
     def __check_init__(self):
+        kinds = [type(h) for h in self.hardware]
+        for h in self.hardware:
+            if not isinstance(h, AbstractNonIdeality):
+                raise TypeError(
+                    f"hardware must hold non-ideality components (AbstractNonIdeality), got {h!r}"
+                )
+        if len(set(kinds)) != len(kinds):
+            twice = next(k for k in kinds if kinds.count(k) > 1).__name__
+            raise ValueError(f"hardware holds more than one {twice}: give each kind once")
         if self.rule.site != "none" and self.perturbation is None:
             raise ValueError(
                 f"rule {type(self.rule).__name__} perturbs the network ({self.rule.site!r}): "
@@ -89,8 +105,14 @@ class Simulator(eqx.Module):
                 f"the presentation (duration {stream.duration}) is shorter than the perturbation's "
                 f"time scale tau_p={tau_p}: the rule could not average over it"
             )
+        for h in self.hardware:
+            h.check(stream)
         if self.controller is None:
             scales = {"tau_p": tau_p, "neurons' tau": tau_x, "transition": stream.transition}
+            for h in self.hardware:
+                if not h.is_ideal():
+                    for name, value in h.time_constants().items():
+                        scales[name] = concrete(value)
             for name, value in scales.items():
                 if value and self.dt0 > value:
                     raise ValueError(
@@ -100,14 +122,22 @@ class Simulator(eqx.Module):
 
     # -- the vector field ---------------------------------------------------------------------
 
-    def signals(self, model: Network, state: SimState, t, args, w_dot=None) -> Signals:
-        """The instantaneous signals at local time ``t`` (``w_dot``: tangent of the weights)."""
-        previous, current, y, fixed = args
+    def raw_signals(self, model: Network, state: SimState, t, args, w_dot=None) -> Signals:
+        """The instantaneous signals at local time ``t`` as they are in the circuit (``w_dot``:
+        tangent of the weights), before the non-idealities' ``observe``."""
+        previous, current, y, fixed, fixed_hardware = args
         x, x_dot = blended_input(previous, current, t, self._transition)
         if self.perturbation is None:
             p, p_dot = (), ()
         else:
             p, p_dot = self.perturbation(_joined(state.perturbation, fixed), t)
+        hardware = _joined_hardware(self.hardware, state.hardware, fixed_hardware)
+        injected, noise = (p, p_dot), None
+        for h, h_state in zip(self.hardware, hardware):
+            injected = h.inject(*injected)
+            extra = h.activity_noise(h_state, t)
+            if extra is not None:
+                noise = extra if noise is None else jax.tree.map(jnp.add, noise, extra)
         signals = measure(
             self.rule,
             self.neurons,
@@ -118,26 +148,63 @@ class Simulator(eqx.Module):
             (p, p_dot),
             activity=state.neurons,
             w_dot=w_dot,
+            injected=injected,
+            noise=noise,
+            circuit=(lambda m: _circuit(self.hardware, m, hardware)) if self.hardware else None,
         )
         return dataclasses.replace(signals, x_dot=x_dot)  # the stream's rate, whether fed or not
 
+    def signals(self, model: Network, state: SimState, t, args, w_dot=None) -> Signals:
+        """The instantaneous signals at local time ``t`` as the synapses observe them."""
+        return self._observe(self.raw_signals(model, state, t, args, w_dot), state, t, args)
+
+    def _observe(self, signals: Signals, state: SimState, t, args) -> Signals:
+        hardware = _joined_hardware(self.hardware, state.hardware, args[4])
+        for h, h_state in zip(self.hardware, hardware):
+            signals = h.observe(signals, h_state, t)
+        return signals
+
     def vector_field(self, t, state: SimState, args) -> SimState:
         model = self._model(state)
-        signals = self.signals(model, state, t, args)
+        raw = self.raw_signals(model, state, t, args)
+        signals = self._observe(raw, state, t, args)
         w_dot, rule_dot = self.rule.rates(model, signals, state.rule)
         if self.weight_rate:
-            signals = self.signals(model, state, t, args, w_dot=w_dot)
+            raw = self.raw_signals(model, state, t, args, w_dot=w_dot)
+            signals = self._observe(raw, state, t, args)
             w_dot, rule_dot = self.rule.rates(model, signals, state.rule)
         w_dot = eqx.filter(w_dot, eqx.is_inexact_array)
+        hardware = _joined_hardware(self.hardware, state.hardware, args[4])
+        for h, h_state in zip(self.hardware, hardware):
+            w_dot = h.synapses(w_dot, h_state)
         neurons_dot = None
         if state.neurons is not None:
-            neurons_dot = self.neurons.drift(model, signals.trace, state.neurons)
+            circuit = _circuit(self.hardware, model, hardware)
+            neurons_dot = self.neurons.drift(circuit, raw.trace, state.neurons)
         perturbation_dot = None
         if state.perturbation is not None:
             full = _joined(state.perturbation, args[3])
             perturbation_dot = eqx.filter(self.perturbation.drift(full, t), eqx.is_inexact_array)
-        params_dot = jax.tree.map(jnp.zeros_like, w_dot) if self.freeze else w_dot
-        return SimState(params_dot, neurons_dot, perturbation_dot, rule_dot, w_dot)
+        if self.freeze or any(h.writes for h in self.hardware):
+            params_dot = jax.tree.map(jnp.zeros_like, w_dot)
+        else:
+            params_dot = w_dot
+        if not self.freeze:
+            for h in self.hardware:
+                drift = h.weight_drift(state.params)
+                if drift is not None:
+                    params_dot = jax.tree.map(jnp.add, params_dot, drift)
+        hardware_dot = _tuple_or_none(
+            h.drift(raw, h_state, t) if h.evolves else None
+            for h, h_state in zip(self.hardware, hardware)
+        )
+        return SimState(params_dot, neurons_dot, perturbation_dot, rule_dot, w_dot, hardware_dot)
+
+    def circuit(self, state: SimState, fixed_hardware=None) -> Network:
+        """The network as the circuit realises it from ``state``'s stored conductances (device
+        mismatch applied); ``fixed_hardware``: the fixed states where ``state`` was split."""
+        hardware = _joined_hardware(self.hardware, state.hardware, fixed_hardware)
+        return _circuit(self.hardware, self._model(state), hardware)
 
     _transition: float = eqx.field(static=True, default=0.0)
     _static: Any = eqx.field(static=True, default=None)
@@ -157,33 +224,49 @@ def measure(
     *,
     activity: tuple[Array, ...] | None = None,
     w_dot=None,
+    injected: tuple[tuple[Array, ...], tuple[Array, ...]] | None = None,
+    noise: tuple[tuple[Array, ...], tuple[Array, ...]] | None = None,
+    circuit: Callable[[Network], Network] | None = None,
 ) -> Signals:
     """One ``jax.jvp`` of the network and its block losses at input ``x = (x, ẋ)`` and
     perturbation ``p = (p, ṗ)`` (entering where ``rule.site`` says), with leaky neurons' states
-    ``activity`` (their rates from the neuron model) and optionally the weights' rate ``w_dot``."""
+    ``activity`` (their rates from the neuron model) and optionally the weights' rate ``w_dot``.
+
+    For a non-ideal circuit: ``injected`` is what reaches the perturbation points instead of
+    ``p`` (the returned signals keep the generator's ``p``), ``noise = (n, ṅ)`` is added at every
+    layer's activation input, and ``circuit`` maps the stored weights to the network as built."""
     (x, x_dot), (p, p_dot) = x, p
     site, greedy = rule.site, rule.greedy
     params, static = eqx.partition(model, eqx.is_inexact_array)
+    injected = (p, p_dot) if injected is None else injected
+    n, n_dot = (None, None) if noise is None else noise
 
-    def forward(x, p, params, activity):
+    def forward(x, p, params, activity, n):
         net = eqx.combine(params, static)
         if site == "weights":
             net = perturb_weights(net, p)
+        if circuit is not None:
+            net = circuit(net)
         kwargs = {}
         if site == "pre":
-            kwargs["perturbation"] = p
-        elif site == "post":
-            kwargs["post"] = tuple(p) + (None,)
+            kwargs["perturbation"] = p if n is None else tuple(a + b for a, b in zip(p, n))
+        else:
+            if site == "post":
+                kwargs["post"] = tuple(p) + (None,)
+            if n is not None:
+                kwargs["perturbation"] = n
         trace = net(x, greedy=greedy, activity=activity, **kwargs)
         return block_losses(loss, net, trace, y), trace
 
     activity_dot = None
     if activity is not None:
-        _, trace0 = forward(x, p, params, activity)
-        activity_dot = neurons.drift(model, trace0, activity)
+        _, trace0 = forward(x, injected[0], params, activity, n)
+        activity_dot = neurons.drift(model if circuit is None else circuit(model), trace0, activity)
     params_dot = jax.tree.map(jnp.zeros_like, params) if w_dot is None else w_dot
     (losses, trace), (loss_rates, trace_dot) = jax.jvp(
-        forward, (x, p, params, activity), (x_dot, p_dot, params_dot, activity_dot)
+        forward,
+        (x, injected[0], params, activity, n),
+        (x_dot, injected[1], params_dot, activity_dot, n_dot),
     )
     return Signals(x, x_dot, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))
 
@@ -199,8 +282,12 @@ class SimulationDiverged(RuntimeError):
 
 
 class SimulationResult(eqx.Module):
-    """``model`` and ``rule_state`` at the end; per presentation, the batch-mean ``loss`` and
-    ``accuracy`` at its end, the solver's ``steps``; ``delta``: the accumulated weight change."""
+    """``model`` (the stored conductances), ``circuit`` (the network they realise, device
+    mismatch applied; ``model`` itself on ideal hardware) and the rule's, perturbation's,
+    neurons' and non-idealities' states at the end; per presentation, the batch-mean ``loss``
+    and ``accuracy`` of the circuit at its end, the solver's ``steps`` and ``alignment``, the
+    cosine between the rule's weight change over the presentation and −∇L of the circuit on its
+    batch at its start; ``delta``: the accumulated weight change."""
 
     model: Network
     rule_state: Any
@@ -210,30 +297,52 @@ class SimulationResult(eqx.Module):
     loss: Array
     accuracy: Array
     steps: Array
+    alignment: Array
+    circuit: Network
+    hardware_state: tuple | None = None
 
 
 def _diffusion_term(
-    simulator: Simulator, state: SimState, fixed, key: PRNGKeyArray, duration: float
+    simulator: Simulator, state: SimState, args, key: PRNGKeyArray, duration: float
 ):
-    """The perturbation's noise as a ``ControlTerm`` on the perturbation's part of the state,
-    driven by a ``VirtualBrownianTree`` reproducible from ``key`` (``None`` without noise)."""
-    if state.perturbation is None:
+    """The SDE's noise: a ``ControlTerm`` whose diagonal scales act on the noisy parts of the
+    state only (an ``IntegratedOU`` perturbation, activity noise, weight diffusion), driven by a
+    ``VirtualBrownianTree`` shaped like those parts and reproducible from ``key`` (``None``
+    when nothing is noisy)."""
+
+    def scales(t, y):
+        perturbation = None
+        if y.perturbation is not None:
+            g = simulator.perturbation.diffusion(_joined(y.perturbation, args[3]), t)
+            perturbation = None if g is None else eqx.filter(g, eqx.is_inexact_array)
+        params = None
+        for h in simulator.hardware:
+            g = h.weight_diffusion(y.params)
+            if g is not None:
+                params = g if params is None else jax.tree.map(jnp.hypot, params, g)
+        states = () if y.hardware is None else y.hardware
+        hardware = _tuple_or_none(
+            h.diffusion(h_state, t) if h.evolves else None
+            for h, h_state in zip(simulator.hardware, states)
+        )
+        return SimState(params, None, perturbation, None, None, hardware)
+
+    g0 = scales(0.0, state)
+    if not jax.tree.leaves(g0):
         return None
-    full = _joined(state.perturbation, fixed)
-    if simulator.perturbation.diffusion(full, 0.0) is None:
-        return None
-    shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), state.perturbation)
+    shape = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), g0)
     tol = (simulator.dt0 or duration / 1000) / 2
     brownian = diffrax.VirtualBrownianTree(0.0, duration, tol=tol, shape=shape, key=key)
     zeros = jax.tree.map(jnp.zeros_like, state)
 
     def operator(t, y, args):
-        g = simulator.perturbation.diffusion(_joined(y.perturbation, fixed), t)
-        g = eqx.filter(g, eqx.is_inexact_array)
+        g = scales(t, y)
 
         def mv(dw):
-            noise = jax.tree.map(lambda s, w: s * w, g, dw, is_leaf=lambda v: v is None)
-            return eqx.tree_at(lambda z: z.perturbation, zeros, noise)
+            noise = jax.tree.map(jnp.multiply, g, dw)
+            return jax.tree.map(
+                lambda n, z: z if n is None else n, noise, zeros, is_leaf=lambda v: v is None
+            )
 
         return lx.FunctionLinearOperator(mv, shape)
 
@@ -244,7 +353,7 @@ def _solve_presentation(simulator, state, args, duration, key, saveat=None, prog
     """One presentation. ``state.perturbation`` holds the process's floating-point arrays only;
     its other parts (keys, counters) travel as ``args[3]``, fixed during the presentation."""
     terms = diffrax.ODETerm(simulator.vector_field)
-    noise = _diffusion_term(simulator, state, args[3], key, duration)
+    noise = _diffusion_term(simulator, state, args, key, duration)
     if noise is not None:
         terms = diffrax.MultiTerm(terms, noise)
     dt0 = simulator.dt0
@@ -274,12 +383,22 @@ def _solve_presentation(simulator, state, args, duration, key, saveat=None, prog
 
 
 def prepare(
-    simulator: Simulator, model: Network, stream: Presentations, *, key: PRNGKeyArray
+    simulator: Simulator,
+    model: Network,
+    stream: Presentations,
+    *,
+    key: PRNGKeyArray,
+    keep_ideal: bool = False,
 ) -> tuple[Simulator, SimState]:
-    """The simulator bound to ``model``'s static structure and the initial state."""
+    """The simulator bound to ``model``'s static structure and the initial state (weights as
+    the device stores them). Non-idealities at their ideal values are left out, unless
+    ``keep_ideal`` (ensembles keep every member's structure the same)."""
     simulator.check(stream)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    bound = dataclasses.replace(simulator, _static=static, _transition=stream.transition)
+    hardware = tuple(h for h in simulator.hardware if keep_ideal or not h.is_ideal())
+    bound = dataclasses.replace(
+        simulator, _static=static, _transition=stream.transition, hardware=hardware
+    )
     rule_key, perturbation_key = jax.random.split(key)
     x0 = stream.x[0]
     perturbation_state = None
@@ -292,8 +411,39 @@ def prepare(
         perturbation_state,
         simulator.rule.init(model, key=rule_key),
         jax.tree.map(jnp.zeros_like, params),
+        _tuple_or_none(None for _ in hardware),
     )
+    if hardware:
+        state = _init_hardware(bound, state, stream, key)
     return bound, state
+
+
+def _init_hardware(bound: Simulator, state: SimState, stream: Presentations, key) -> SimState:
+    """The non-idealities' states from the signals at the start of the first presentation:
+    drawn first against the ideal circuit, then again (same keys) against the circuit they
+    make, so that filters start from the signals they will see; then the first write."""
+    keys = [jax.random.fold_in(key, 100 + i) for i in range(len(bound.hardware))]
+    ideal = dataclasses.replace(bound, hardware=())
+    plain, fixed = split_state(ideal, dataclasses.replace(state, hardware=None))
+    args = (stream.x[0], stream.x[0], stream.y[0], *fixed)
+    signals = ideal.raw_signals(ideal._model(plain), plain, 0.0, args)
+    model = bound._model(state)
+    states = tuple(h.init(model, signals, key=k) for h, k in zip(bound.hardware, keys))
+    state = dataclasses.replace(state, hardware=states)
+    plain, fixed = split_state(bound, state)
+    args = (stream.x[0], stream.x[0], stream.y[0], fixed[0], fixed[1])
+    signals = bound.raw_signals(model, plain, 0.0, args)
+    states = tuple(h.init(model, signals, key=k) for h, k in zip(bound.hardware, keys))
+    state = dataclasses.replace(state, hardware=states)
+    return dataclasses.replace(state, params=_write(bound, state.params, states, key))
+
+
+def _write(simulator: Simulator, params, hardware, key):
+    """``params`` as the devices store them when written (unchanged on ideal hardware)."""
+    for i, (h, h_state) in enumerate(zip(simulator.hardware, hardware)):
+        if h.writes:
+            params = h.write(params, h_state, jax.random.fold_in(key, 7919 + i))
+    return params
 
 
 def _joined(evolving, fixed):
@@ -301,16 +451,58 @@ def _joined(evolving, fixed):
     return fixed if evolving is None else eqx.combine(evolving, fixed)
 
 
+def _joined_hardware(hardware, evolving, fixed):
+    """Every non-ideality's state, from the evolving ones (in the ODE state) and the fixed ones
+    (in ``args``); ``fixed`` is ``None`` when the state was not split."""
+    if not hardware:
+        return ()
+    if fixed is None:
+        return evolving
+    return tuple(e if h.evolves else f for h, e, f in zip(hardware, evolving, fixed))
+
+
+def _tuple_or_none(items) -> tuple | None:
+    items = tuple(items)
+    return items if items else None
+
+
+def _circuit(hardware, model: Network, states) -> Network:
+    if not hardware:
+        return model
+    for h, h_state in zip(hardware, states):
+        model = h.network(model, h_state)
+    return model
+
+
 def split_state(simulator: Simulator, state: SimState) -> tuple[SimState, Any]:
-    """``state`` with only the perturbation's evolving floating-point arrays (what Diffrax
-    integrates; none for closed-form processes, which only read their state), and the rest, which
-    the vector field reads as ``args[3]`` (args: previous input, input, labels, rest)."""
+    """``state`` with only what Diffrax integrates, and the rest, which the vector field reads
+    from ``args`` (previous input, input, labels, and this rest). The rest is a pair: the
+    perturbation's fixed part (its whole state for closed-form processes, which only read it;
+    keys and counters otherwise) and the non-idealities' fixed states (drawn device
+    parameters; ``None`` for evolving ones)."""
     if simulator.perturbation is None or not simulator.perturbation.evolves:
         evolving, fixed = None, state.perturbation
     else:
         evolving, fixed = eqx.partition(state.perturbation, eqx.is_inexact_array)
+    states = () if state.hardware is None else state.hardware
+    fixed_hardware = tuple(None if h.evolves else s for h, s in zip(simulator.hardware, states))
+    evolving_hardware = _tuple_or_none(
+        s if h.evolves else None for h, s in zip(simulator.hardware, states)
+    )
     state = eqx.tree_at(lambda s: s.perturbation, state, evolving, is_leaf=lambda v: v is None)
-    return state, fixed
+    state = dataclasses.replace(state, hardware=evolving_hardware)
+    return state, (fixed, fixed_hardware)
+
+
+def _batch_gradient(simulator: Simulator, params, fixed_hardware, hardware, x, y):
+    """∇ of the circuit's mean loss on ``(x, y)`` with respect to the stored weights."""
+
+    def mean_loss(params):
+        model = eqx.combine(params, simulator._static)
+        trace = _circuit(simulator.hardware, model, hardware)(x)
+        return jnp.mean(get_loss(simulator.loss)(trace.logits, y))
+
+    return jax.grad(mean_loss)(params)
 
 
 @eqx.filter_jit
@@ -319,16 +511,30 @@ def run_presentations(
 ):
     """Presentations ``first .. first + count − 1`` as one ``lax.scan`` of solves, from a
     ``prepare``d simulator and state. Returns the new state and, per presentation, the loss and
-    accuracy at its end, the solver's steps and whether the solve failed."""
+    accuracy of the circuit at its end, the solver's steps, whether the solve failed, and the
+    alignment (cosine) of the rule's weight change over it with −∇L at its start."""
 
     def step(state, k):
         previous = stream.x[jnp.maximum(k - 1, 0)]
-        state, fixed = split_state(simulator, state)
-        args = (previous, stream.x[k], stream.y[k], fixed)
-        sol = _solve_presentation(
-            simulator, state, args, stream.duration, jax.random.fold_in(key, k)
-        )
+        x, y = stream.x[k], stream.y[k]
+        total = state.delta
+        state = dataclasses.replace(state, delta=jax.tree.map(jnp.zeros_like, total))
+        full_hardware = state.hardware
+        state, (fixed, fixed_hardware) = split_state(simulator, state)
+        grad = _batch_gradient(simulator, state.params, fixed_hardware, full_hardware, x, y)
+        args = (previous, x, y, fixed, fixed_hardware)
+        presentation_key = jax.random.fold_in(key, k)
+        sol = _solve_presentation(simulator, state, args, stream.duration, presentation_key)
         new = jax.tree.map(lambda a: a[-1], sol.ys)
+        change = new.delta
+        hardware = _joined_hardware(simulator.hardware, new.hardware, fixed_hardware)
+        if any(h.writes for h in simulator.hardware):
+            written = jax.tree.map(jnp.add, new.params, change)
+            write_key = jax.random.fold_in(presentation_key, 1)
+            new = dataclasses.replace(new, params=_write(simulator, written, hardware, write_key))
+        new = dataclasses.replace(
+            new, delta=jax.tree.map(jnp.add, total, change), hardware=_tuple_or_none(hardware)
+        )
         if simulator.perturbation is not None:
             full = _joined(new.perturbation, fixed)
             new = eqx.tree_at(
@@ -337,12 +543,12 @@ def run_presentations(
                 simulator.perturbation.next_presentation(full, stream.duration),
                 is_leaf=lambda v: v is None,
             )
-        model = simulator._model(new)
-        x, y = stream.x[k], stream.y[k]
-        trace = model(x, activity=new.neurons)
+        trace = simulator.circuit(new)(x, activity=new.neurons)
         loss = jnp.mean(get_loss(simulator.loss)(trace.logits, y))
         failed = sol.result != diffrax.RESULTS.successful
-        return new, (loss, accuracy(trace.logits, y), sol.stats["num_steps"], failed)
+        alignment = tree_cosine(change, jax.tree.map(jnp.negative, grad))
+        steps = sol.stats["num_steps"]
+        return new, (loss, accuracy(trace.logits, y), steps, failed, alignment)
 
     return jax.lax.scan(step, state, first + jnp.arange(count))
 
@@ -365,13 +571,13 @@ def simulate(
     """
     bound, state = prepare(simulator, model, stream, key=key)
     run_key = jax.random.fold_in(key, 1)
-    losses, accs, steps = [], [], []
+    metrics = []
     bar = tqdm(total=stream.num, desc="presentations", unit="pres", disable=not progress)
     first = 0
     good_state = state
     while first < stream.num:
         count = min(chunk, stream.num - first)
-        state, (loss, acc, n_steps, failed) = run_presentations(
+        state, (loss, acc, n_steps, failed, alignment) = run_presentations(
             bound, state, stream, first, count, run_key
         )
         if bool(jnp.any(failed)):
@@ -386,7 +592,7 @@ def simulate(
         finite = np.isfinite(np.asarray(loss))
         if not finite.all():
             bad = first + int(np.argmin(finite))
-            good = _result(bound, good_state, losses, accs, steps) if losses else None
+            good = _result(bound, good_state, metrics) if metrics else None
             raise SimulationDiverged(
                 f"the loss is not finite at presentation {bad} (lr={simulator.rule.lr}); the "
                 "result up to the last finite chunk is kept in .result",
@@ -394,28 +600,30 @@ def simulate(
                 result=good,
             )
         good_state = state
-        losses.append(loss)
-        accs.append(acc)
-        steps.append(n_steps)
+        metrics.append((loss, acc, n_steps, alignment))
         first += count
         bar.update(count)
         bar.set_postfix(loss=f"{float(loss[-1]):.4f}", refresh=False)
         if callback is not None:
-            callback(first, _result(bound, state, losses, accs, steps))
+            callback(first, _result(bound, state, metrics))
     bar.close()
-    return _result(bound, state, losses, accs, steps)
+    return _result(bound, state, metrics)
 
 
-def _result(bound, state, losses, accs, steps) -> SimulationResult:
+def _result(bound, state, metrics) -> SimulationResult:
+    loss, acc, steps, alignment = (jnp.concatenate(m) for m in zip(*metrics))
     return SimulationResult(
         bound._model(state),
         state.rule,
         state.delta,
         state.perturbation,
         state.neurons,
-        jnp.concatenate(losses),
-        jnp.concatenate(accs),
-        jnp.concatenate(steps),
+        loss,
+        acc,
+        steps,
+        alignment,
+        bound.circuit(state),
+        state.hardware,
     )
 
 
@@ -431,12 +639,13 @@ def record_presentation(
     progress: bool = False,
 ) -> tuple[Array, Any]:
     """Traces during presentation ``index``: ``record(state, signals)`` at ``times`` evenly spaced
-    local times (``SaveAt(fn=...)``, so only what is recorded is kept). With ``progress``,
-    Diffrax's own progress meter follows the solve. Returns ``(ts, recorded)``."""
+    local times (``SaveAt(fn=...)``, so only what is recorded is kept), ``signals`` as the
+    synapses observe them. With ``progress``, Diffrax's own progress meter follows the solve.
+    Returns ``(ts, recorded)``."""
     bound, state = prepare(simulator, model, stream, key=key)
     previous = stream.x[max(index - 1, 0)]
-    state, fixed = split_state(simulator, state)
-    args = (previous, stream.x[index], stream.y[index], fixed)
+    state, (fixed, fixed_hardware) = split_state(bound, state)
+    args = (previous, stream.x[index], stream.y[index], fixed, fixed_hardware)
     ts = jnp.linspace(0.0, stream.duration, times)
 
     def fn(t, y, args):

@@ -1,0 +1,74 @@
+"""Activity noise: a random signal at every neuron's activation input that no rule knows of."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._hardware import AbstractNonIdeality, is_zero, non_negative_finite, positive, require
+
+
+class ActivityNoiseState(eqx.Module):
+    """The white-noise-driven drive ``o`` and the noise ``n`` it filters, one array per layer."""
+
+    o: tuple[Float[Array, "*shape"], ...]
+    n: tuple[Float[Array, "*shape"], ...]
+
+
+class ActivityNoise(AbstractNonIdeality):
+    """Read noise of the neurons: ``n`` is added to every layer's activation input, for every
+    example, on top of any injected perturbation; it changes the loss (so ``ṙ``) and the neurons'
+    measured rates, but no rule sees it as its own perturbation.
+
+    ``n`` is band-limited thermal-like noise: an Ornstein–Uhlenbeck drive ``o`` filtered once,
+    ``do = −o/τ_n dt + (2σ/√τ_n) dW`` and ``τ_n ṅ = o − n``. This is an SDE integrated with the
+    rest of the state on a Diffrax ``VirtualBrownianTree`` (reproducible from the simulation's
+    key); ``n`` is C¹, so ``ṙ`` exists. In stationarity ``n`` has standard deviation ``sigma``
+    (in the units of the activation input, like the perturbation's σ_p) and ``ṅ`` has standard
+    deviation ``sigma/tau``; ``tau`` (τ_n, in the simulator's time unit) is its correlation time,
+    the circuit's bandwidth limit. ``sigma = 0`` is the ideal circuit.
+    """
+
+    sigma: float | Array = 0.0
+    tau: float | Array = 0.1
+    evolves: ClassVar[bool] = True
+
+    def __check_init__(self):
+        require("sigma", self.sigma, non_negative_finite, "finite and >= 0", "ActivityNoise")
+        require("tau", self.tau, positive, "> 0 (a time constant)", "ActivityNoise")
+
+    def is_ideal(self):
+        return is_zero(self.sigma)
+
+    def time_constants(self):
+        return {"activity noise tau": self.tau}
+
+    def init(self, model, signals, *, key):
+        shapes = [z.shape for z in signals.trace.pre]
+        o, n = [], []
+        for i, shape in enumerate(shapes):
+            z = jax.random.normal(jax.random.fold_in(key, i), (2, *shape))
+            # The stationary law: n = σ z₀ and o − n = σ z₁ (E[n ṅ] = 0).
+            n.append(self.sigma * z[0])
+            o.append(self.sigma * (z[0] + z[1]))
+        return ActivityNoiseState(tuple(o), tuple(n))
+
+    def activity_noise(self, state: ActivityNoiseState, t):
+        return state.n, tuple((o - n) / self.tau for o, n in zip(state.o, state.n))
+
+    def drift(self, signals, state: ActivityNoiseState, t):
+        return ActivityNoiseState(
+            tuple(-o / self.tau for o in state.o),
+            tuple((o - n) / self.tau for o, n in zip(state.o, state.n)),
+        )
+
+    def diffusion(self, state: ActivityNoiseState, t):
+        scale = 2 * self.sigma / jnp.sqrt(self.tau)
+        return ActivityNoiseState(
+            tuple(jnp.full_like(o, scale) for o in state.o),
+            tuple(jnp.zeros_like(n) for n in state.n),
+        )

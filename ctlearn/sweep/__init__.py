@@ -1,0 +1,11 @@
+"""Resumable parameter sweeps: a grid of settings times seeds, evaluated chunk by chunk by a
+function the caller supplies (typically a vmapped ensemble), with the results written as JSON and
+CSV tables after every chunk."""
+
+from ._run import run_sweep as run_sweep
+from ._spec import Member as Member
+from ._spec import SweepSpec as SweepSpec
+from ._spec import load_spec as load_spec
+from ._table import aggregate as aggregate
+from ._table import load_table as load_table
+from ._table import markdown_table as markdown_table

@@ -1,0 +1,159 @@
+"""Running a sweep chunk by chunk into a directory, resumable after an interruption."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .._atomic import atomic_write_text
+from ._spec import Member, SweepSpec, spec_differences
+from ._table import (
+    RESULTS_CSV,
+    RESULTS_JSON,
+    SPEC_FILE,
+    load_table,
+    rows_csv_text,
+    rows_json_text,
+)
+
+Evaluate = Callable[[SweepSpec, list[Member]], Sequence[Mapping[str, Any]]]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | os.PathLike,
+    evaluate: Evaluate,
+    *,
+    progress: bool = True,
+    max_chunks: int | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluates every chunk of ``spec`` not yet in ``out_dir`` and returns the table: one row
+    ``{"point", "seed", **params, **metrics}`` per finished member, sorted by (point, seed), with
+    None where a metric was non-finite (as ``load_table`` reads it).
+
+    ``evaluate(spec, members)`` returns one dict of scalar metrics per member, in order. After
+    every chunk ``results.json`` and ``results.csv`` are replaced atomically (``spec.json`` is
+    written before the first), so a killed sweep leaves complete files and a second call with the
+    same spec evaluates only the chunks still missing; a spec that differs from the saved one
+    (other than in its name) is refused. ``max_chunks`` caps the chunks evaluated by this call,
+    to run a sweep in slices. ``progress`` shows a bar over members; nothing else is printed.
+    """
+    if max_chunks is not None and (
+        not isinstance(max_chunks, int) or isinstance(max_chunks, bool) or max_chunks < 0
+    ):
+        raise ValueError(f"max_chunks must be None or an int >= 0, got {max_chunks!r}")
+    out_dir = Path(out_dir)
+    canonical = spec.to_json()
+    spec_path = out_dir / SPEC_FILE
+    saved: dict[str, Any] | None = None
+    if spec_path.exists():
+        saved = json.loads(spec_path.read_text())
+        differences = spec_differences(saved, canonical)
+        if differences:
+            raise ValueError(
+                f"{out_dir} holds a different sweep (differs in: {'; '.join(differences)}); "
+                "choose a new directory for the changed spec"
+            )
+        rows = load_table(out_dir)
+    elif (out_dir / RESULTS_JSON).exists():
+        raise ValueError(
+            f"{out_dir} has {RESULTS_JSON} but no {SPEC_FILE}, so it was not written by "
+            "run_sweep; choose a new directory"
+        )
+    else:
+        rows = []
+    if saved != canonical:  # a new sweep, or only the name changed
+        atomic_write_text(spec_path, json.dumps(canonical, indent=2) + "\n")
+
+    params = list(spec.grid)
+    chunks = spec.chunks()
+    wanted = {(m.point, m.seed) for chunk in chunks for m in chunk}
+    # Rows of members the spec does not have can only come from a hand-edited file: drop them.
+    table = {(r["point"], r["seed"]): r for r in rows if (r["point"], r["seed"]) in wanted}
+    # A chunk with any member missing is recomputed whole, so its members share one evaluation.
+    pending = [chunk for chunk in chunks if any((m.point, m.seed) not in table for m in chunk)]
+    done = len(wanted) - sum(len(chunk) for chunk in pending)
+    if max_chunks is not None:
+        pending = pending[:max_chunks]
+    if table:
+        # A kill between the two writes of the last chunk leaves results.csv one chunk behind
+        # results.json (which resumes are read from): bring it up to date.
+        _write_results(out_dir, _sorted(table), params)
+
+    with tqdm(
+        total=len(wanted), initial=done, disable=not progress, desc=spec.name, unit="member"
+    ) as bar:
+        for chunk in pending:
+            metrics = evaluate(spec, list(chunk))
+            for member, row in zip(chunk, _chunk_rows(chunk, metrics, params)):
+                table[member.point, member.seed] = row
+            _write_results(out_dir, _sorted(table), params)
+            bar.update(len(chunk))
+    return [dict(row) for row in _sorted(table)]
+
+
+def _write_results(out_dir: Path, rows: list[dict[str, Any]], params: list[str]) -> None:
+    """Replaces results.json and results.csv atomically, each only if its text changes."""
+    texts = {RESULTS_JSON: rows_json_text(rows), RESULTS_CSV: rows_csv_text(rows, params)}
+    for name, text in texts.items():
+        path = out_dir / name
+        if not path.exists() or path.read_text() != text:
+            atomic_write_text(path, text)
+
+
+def _sorted(table: dict[tuple[int, int], dict[str, Any]]) -> list[dict[str, Any]]:
+    return [table[key] for key in sorted(table)]
+
+
+def _chunk_rows(chunk: list[Member], metrics: Any, params: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows of one evaluated chunk, checking what ``evaluate`` returned."""
+    if not isinstance(metrics, Sequence) or isinstance(metrics, (str, bytes)):
+        raise ValueError(
+            f"evaluate must return a list of metric dicts, one per member, got "
+            f"{type(metrics).__name__}"
+        )
+    if len(metrics) != len(chunk):
+        raise ValueError(
+            f"evaluate returned {len(metrics)} metric dicts for {len(chunk)} members "
+            f"(members {chunk[0].index}..{chunk[-1].index}); it must return one per member"
+        )
+    reserved = {"point", "seed", *params}
+    rows = []
+    for member, values in zip(chunk, metrics):
+        if not isinstance(values, Mapping):
+            raise ValueError(
+                f"evaluate returned {type(values).__name__} for member {member.index}; "
+                "each entry must be a dict of metric name -> value"
+            )
+        row: dict[str, Any] = {"point": member.point, "seed": member.seed, **member.params}
+        for name, value in values.items():
+            if not isinstance(name, str) or name in reserved:
+                raise ValueError(
+                    f"metric name {name!r} of member {member.index} is not allowed: metric "
+                    f"names must be strings other than {', '.join(map(repr, sorted(reserved)))}"
+                )
+            row[name] = _scalar(value, name, member)
+        rows.append(row)
+    return rows
+
+
+def _scalar(value: Any, name: str, member: Member) -> int | float | str | bool | None:
+    """A metric as a plain Python scalar, None when it is a non-finite float."""
+    if getattr(value, "shape", None) == () and hasattr(value, "item"):
+        value = value.item()  # NumPy and JAX scalars (0-d arrays) become Python scalars
+    if value is not None and not isinstance(value, (bool, int, float, str)):
+        shape = getattr(value, "shape", None)
+        raise ValueError(
+            f"metric {name!r} of member {member.index} is {type(value).__name__}"
+            f"{f' of shape {shape}' if shape is not None else ''}; metrics must be numbers, "
+            "strings, bools or None"
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
