@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .plotting import save_figure  # noqa: E402
-from .sweep import aggregate  # noqa: E402
+from .sweep._table import aggregate  # noqa: E402
 
 
 def plot_sweep(

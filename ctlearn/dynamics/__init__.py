@@ -9,6 +9,7 @@ from ._crosscheck import integrated_alignment as integrated_alignment
 from ._differentiator import Differentiator as Differentiator
 from ._differentiator import DifferentiatorState as DifferentiatorState
 from ._ensemble import EnsembleResult as EnsembleResult
+from ._ensemble import ensemble_memory as ensemble_memory
 from ._ensemble import simulate_ensemble as simulate_ensemble
 from ._hardware import AbstractNonIdeality as AbstractNonIdeality
 from ._injection import Injection as Injection

@@ -56,22 +56,16 @@ def _structure(tree):
     return treedef, [None if eqx.is_array(v) else v for v in leaves]
 
 
-def simulate_ensemble(
-    simulators: Sequence[Simulator],
-    models: Sequence[Network],
-    stream: Presentations,
-    *,
-    keys: Sequence[PRNGKeyArray],
-    chunk: int = 50,
-    progress: bool = True,
-) -> EnsembleResult:
-    """Member ``m`` is ``simulate(simulators[m], models[m], stream, key=keys[m])``, all in one
-    ``vmap``: the members must share their structure (network shape, rule, perturbation,
-    solver, the kinds of non-ideality) and may differ in numbers (weights, η, non-ideality
-    strengths, keys). Non-idealities at their ideal values stay in (at zero strength), so that
-    all members share one computation. A failed solve or a non-finite loss is recorded per
-    member (``failed``, ``diverged``) instead of raising: a sweep keeps its other members.
-    """
+@eqx.filter_jit
+def _run_chunk(bound, state, stream, first, keys, count):
+    """``count`` presentations of every member (compiled once per structure and count)."""
+    return eqx.filter_vmap(
+        lambda b, s, k: run_presentations(b, s, stream, first, count, k),
+        in_axes=(eqx.if_array(0), 0, 0),
+    )(bound, state, keys)
+
+
+def _prepared(simulators, models, stream, keys):
     if not (len(simulators) == len(models) == len(keys)) or not simulators:
         raise ValueError(
             f"an ensemble needs as many simulators ({len(simulators)}), models ({len(models)}) "
@@ -90,23 +84,49 @@ def simulate_ensemble(
                 "(network shape, rule, perturbation, solver or kinds of non-ideality): run it in "
                 "a separate ensemble"
             )
-    bound = _stack(bounds)
-    state = _stack([s for _, s in prepared])
     run_keys = jnp.stack([jax.random.fold_in(k, 1) for k in keys])
+    return _stack(bounds), _stack([s for _, s in prepared]), run_keys
 
-    @eqx.filter_jit
-    def run(bound, state, first, keys, count):
-        return eqx.filter_vmap(
-            lambda b, s, k: run_presentations(b, s, stream, first, count, k),
-            in_axes=(eqx.if_array(0), 0, 0),
-        )(bound, state, keys)
 
+def ensemble_memory(
+    simulators: Sequence[Simulator],
+    models: Sequence[Network],
+    stream: Presentations,
+    *,
+    keys: Sequence[PRNGKeyArray],
+    chunk: int = 50,
+) -> dict[str, int]:
+    """Compiled memory (bytes, ``ctlearn.diagnostics.compiled_memory``) of one call of
+    ``chunk`` presentations of this ensemble, as ``simulate_ensemble`` runs it."""
+    from ..diagnostics import compiled_memory
+
+    bound, state, run_keys = _prepared(simulators, models, stream, keys)
+    return compiled_memory(_run_chunk, bound, state, stream, jnp.asarray(0), run_keys, chunk)
+
+
+def simulate_ensemble(
+    simulators: Sequence[Simulator],
+    models: Sequence[Network],
+    stream: Presentations,
+    *,
+    keys: Sequence[PRNGKeyArray],
+    chunk: int = 50,
+    progress: bool = True,
+) -> EnsembleResult:
+    """Member ``m`` is ``simulate(simulators[m], models[m], stream, key=keys[m])``, all in one
+    ``vmap``: the members must share their structure (network shape, rule, perturbation,
+    solver, the kinds of non-ideality) and may differ in numbers (weights, η, non-ideality
+    strengths, keys). Non-idealities at their ideal values stay in (at zero strength), so that
+    all members share one computation. A failed solve or a non-finite loss is recorded per
+    member (``failed``, ``diverged``) instead of raising: a sweep keeps its other members.
+    """
+    bound, state, run_keys = _prepared(simulators, models, stream, keys)
     metrics = []
     bar = tqdm(total=stream.num, desc="presentations", unit="pres", disable=not progress)
     start = 0
     while start < stream.num:
         count = min(chunk, stream.num - start)
-        state, out = run(bound, state, jnp.asarray(start), run_keys, count)
+        state, out = _run_chunk(bound, state, stream, jnp.asarray(start), run_keys, count)
         metrics.append(out)
         start += count
         bar.update(count)

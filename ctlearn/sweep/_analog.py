@@ -1,0 +1,245 @@
+"""Analog-hardware sweeps: one continuous-time learning setup, its non-idealities varied.
+
+``AnalogBase`` is a sweep spec's ``base``: the network, data, perturbation, rule, solver and
+the non-idealities every point has. A grid names the numbers it varies as ``"<kind>.<field>"``
+(a non-ideality's parameter, e.g. ``"noise.sigma"``) or ``"rule.lr"``; a ``None`` value is that
+parameter's ideal value. ``AnalogSweep`` validates every point before any work and evaluates
+chunks of members as one ``simulate_ensemble``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
+from .. import dynamics as ct
+from ..data import load_dataset
+from ..losses import accuracy, get_loss
+from ..nn import Network
+from ._spec import Member, SweepSpec
+
+KINDS: dict[str, type[ct.AbstractNonIdeality]] = {
+    "noise": ct.ActivityNoise,
+    "differentiator": ct.Differentiator,
+    "mismatch": ct.Mismatch,
+    "precision": ct.Quantisation,
+    "drift": ct.WeightDrift,
+    "injection": ct.Injection,
+}
+"""The grid's names for the non-idealities."""
+
+IDEAL: dict[str, float] = {
+    "noise.sigma": 0.0,
+    "differentiator.tau": 0.0,
+    "differentiator.blank": 0.0,
+    "mismatch.gain_spread": 0.0,
+    "mismatch.offset_spread": 0.0,
+    "mismatch.lr_spread": 0.0,
+    "precision.bits": math.inf,
+    "precision.w_max": math.inf,
+    "drift.tau": math.inf,
+    "drift.sigma": 0.0,
+    "injection.amplitude": math.inf,
+    "injection.crosstalk": 0.0,
+}
+"""Each strength parameter's ideal value: what ``None`` in a grid stands for."""
+
+SWEEPABLE = ("rule.lr", *IDEAL, "noise.tau", "drift.rest")
+"""The numbers a grid may vary (everything else is structure: set it in ``base``)."""
+
+ModelFactory = Callable[["AnalogBase", tuple[int, ...], int, PRNGKeyArray], Network]
+"""``model(base, input_shape, num_classes, key)``: a member's initial network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalogBase:
+    """The setup shared by a sweep's points. Times are in the simulator's unit (τ_p = 1 by
+    default).
+
+    ``duration`` T and ``transition`` per presentation; ``presentations`` of ``batch_size``
+    examples from the training split, in order (cycling through it). The test accuracy is
+    measured on the first ``test_size`` test examples, on the circuit as built (mismatch
+    applied, without noise or perturbation). ``rule``: "fg-a" or "lg-fg-a" (the exact rule,
+    ẏ = ṗ, with the ReLU ``mask``); ``lr``: η (1/time); ``sigma``/``tau_p``/``components``: the
+    sinusoidal perturbation; ``solver``/``dt0``: a fixed-step Diffrax solver ("euler" or
+    "heun"); ``chunk``: presentations per compiled call; ``hardware``: ``{kind: {field:
+    value}}``, the non-idealities every point has.
+    """
+
+    dataset: str = "mnist1d"
+    widths: tuple[int, ...] = (32,)
+    batch_size: int = 20
+    presentations: int = 400
+    duration: float = 10.0
+    transition: float = 1.0
+    test_size: int = 1000
+    rule: str = "fg-a"
+    mask: bool = True
+    lr: float = 30.0
+    sigma: float = 0.01
+    tau_p: float = 1.0
+    components: int = 4
+    solver: str = "heun"
+    dt0: float = 0.05
+    chunk: int = 50
+    hardware: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", tuple(self.widths))
+        for name in ("batch_size", "presentations", "test_size", "components", "chunk"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"base: {name} must be an int >= 1, got {name}={value!r}")
+        if not self.widths or any(not isinstance(w, int) or w < 1 for w in self.widths):
+            raise ValueError(f"base: widths must be positive ints, got widths={self.widths!r}")
+        if self.rule not in RULES:
+            raise ValueError(f"base: unknown rule {self.rule!r}; valid: {', '.join(RULES)}")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"base: unknown solver {self.solver!r}; valid: {', '.join(SOLVERS)}")
+        for kind, fields in self.hardware.items():
+            if kind not in KINDS:
+                raise ValueError(f"base: unknown hardware kind {kind!r}; valid: {', '.join(KINDS)}")
+            KINDS[kind](**fields)  # a bad field or value is named here
+
+    @classmethod
+    def from_dict(cls, base: Mapping[str, Any]) -> AnalogBase:
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(base) - set(names))
+        if unknown:
+            raise ValueError(f"base: unknown settings {unknown}; valid: {', '.join(names)}")
+        return cls(**base)
+
+    def stream(self, data) -> ct.Presentations:
+        if len(data.train) < self.batch_size:
+            raise ValueError(
+                f"batch_size={self.batch_size} is larger than {data.name}'s training split "
+                f"({len(data.train)} examples)"
+            )
+        # In order, cycling through the training split (epochs) when presentations need it.
+        index = np.arange(self.batch_size * self.presentations) % len(data.train)
+        shape = (self.presentations, self.batch_size)
+        x = np.asarray(data.train.x)[index].reshape(shape + (-1,))
+        y = np.asarray(data.train.y)[index].reshape(shape)
+        return ct.Presentations(
+            jnp.asarray(x), jnp.asarray(y), duration=self.duration, transition=self.transition
+        )
+
+    def simulator(self, params: Mapping[str, Any]) -> ct.Simulator:
+        """The simulator of one grid point (``params``: grid name → value)."""
+        lr = params.get("rule.lr", self.lr)
+        hardware = {kind: dict(fields) for kind, fields in self.hardware.items()}
+        for name, value in params.items():
+            if name == "rule.lr":
+                continue
+            kind, field = name.split(".", 1)
+            hardware.setdefault(kind, {})[field] = IDEAL[name] if value is None else value
+        components = tuple(KINDS[kind](**fields) for kind, fields in hardware.items())
+        return ct.Simulator(
+            rule=RULES[self.rule](lr=lr, mask=self.mask),
+            perturbation=ct.Sinusoids(sigma=self.sigma, tau=self.tau_p, components=self.components),
+            solver=SOLVERS[self.solver](),
+            dt0=self.dt0,
+            hardware=components,
+        )
+
+
+RULES = {"fg-a": ct.FGARule, "lg-fg-a": ct.LGFGARule}
+SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun}
+
+
+def check_grid(spec: SweepSpec) -> None:
+    """Every grid name is sweepable, and ``None`` only stands for strength parameters."""
+    for name, values in spec.grid.items():
+        if name not in SWEEPABLE:
+            raise ValueError(
+                f"grid: {name!r} cannot be swept; valid: {', '.join(SWEEPABLE)} (set structure "
+                "such as widths, rule or solver in base)"
+            )
+        if None in values and name not in IDEAL:
+            raise ValueError(f"grid: {name!r} has no ideal value, so None is not valid there")
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str):
+    return load_dataset(name)
+
+
+class AnalogSweep:
+    """The evaluation function of an analog sweep (``run_sweep(spec, out, AnalogSweep(spec,
+    model))``): ``model(base, input_shape, num_classes, key)`` builds a member's initial
+    network. Construction validates
+    the base, the grid and every point's physics against the presentations, before any work."""
+
+    def __init__(self, spec: SweepSpec, model: ModelFactory, *, progress: bool = False):
+        self.base = AnalogBase.from_dict(spec.base)
+        check_grid(spec)
+        self.model = model
+        self.progress = progress
+        self.data = _dataset(self.base.dataset)
+        self.stream = self.base.stream(self.data)
+        for point in spec.points():
+            try:
+                self.base.simulator(point).check(self.stream)
+            except ValueError as error:
+                raise ValueError(f"grid point {point}: {error}") from None
+
+    def __call__(self, spec: SweepSpec, members: Sequence[Member]) -> list[dict[str, Any]]:
+        keys = [jax.random.PRNGKey(m.seed) for m in members]
+        ensemble = ct.simulate_ensemble(
+            [self.base.simulator(m.params) for m in members],
+            [
+                self.model(
+                    self.base,
+                    self.data.input_shape,
+                    self.data.num_classes,
+                    jax.random.fold_in(k, 0),
+                )
+                for k in keys
+            ],
+            self.stream,
+            keys=[jax.random.fold_in(k, 1) for k in keys],
+            chunk=self.base.chunk,
+            progress=self.progress,
+        )
+        test_loss, test_acc = _test(ensemble.results.circuit, self.data, self.base)
+        r = ensemble.results
+        tail = max(1, self.base.presentations // 10)
+        rows = []
+        for m in range(len(members)):
+            rows.append(
+                {
+                    "test_accuracy": float(test_acc[m]),
+                    "test_loss": float(test_loss[m]),
+                    "train_loss": float(np.mean(np.asarray(r.loss[m, -tail:]))),
+                    "alignment": float(np.mean(np.asarray(r.alignment[m]))),
+                    "steps": float(np.mean(np.asarray(r.steps[m]))),
+                    "failed": int(np.any(np.asarray(ensemble.failed[m]))),
+                    "diverged": int(ensemble.diverged[m] >= 0),
+                    "diverged_at": int(ensemble.diverged[m]),
+                }
+            )
+        return rows
+
+
+def _test(circuits: Network, data, base: AnalogBase):
+    x = jnp.asarray(np.asarray(data.test.x[: base.test_size]))
+    y = jnp.asarray(np.asarray(data.test.y[: base.test_size]))
+    loss = get_loss("cross_entropy")
+
+    @eqx.filter_jit
+    @eqx.filter_vmap
+    def one(circuit):
+        logits = circuit(x).logits
+        return jnp.mean(loss(logits, y)), accuracy(logits, y)
+
+    return one(circuits)

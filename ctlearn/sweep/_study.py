@@ -1,0 +1,85 @@
+"""A study: an analog sweep run to completion, summarised as a table and figures."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .._atomic import atomic_write_text
+from ..plotting_sweep import plot_phase_diagram, plot_sweep
+from ._analog import AnalogSweep, ModelFactory
+from ._run import run_sweep
+from ._spec import SweepSpec
+from ._table import aggregate, markdown_table
+
+METRICS = ("test_accuracy", "alignment")
+"""What a study reports per point: the circuit's test accuracy after learning, and the mean
+cosine between each presentation's weight change and −∇L on its batch."""
+
+
+def run_study(
+    spec: SweepSpec,
+    out_dir: str | os.PathLike,
+    model: ModelFactory,
+    *,
+    x: str,
+    y: str | None = None,
+    metrics: Sequence[str] = METRICS,
+    logx: bool = False,
+    logy: bool = False,
+    threshold: float | None = None,
+    series: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    title: str | None = None,
+    progress: bool = True,
+    max_chunks: int | None = None,
+) -> dict[str, Any]:
+    """Runs (or resumes) the sweep ``spec`` in ``out_dir`` and writes ``summary.md`` (the
+    seed mean ± std of ``metrics`` per point) and figures: ``metrics`` against grid name ``x``
+    (one line per value of ``series``), or, with ``y``, one phase diagram per metric over
+    (``x``, ``y``) with cells whose mean reaches ``threshold`` marked as learning. Returns the
+    rows, the summary and the figure paths (``complete`` is False while chunks remain, e.g.
+    after ``max_chunks``)."""
+    out = Path(out_dir)
+    evaluate = AnalogSweep(spec, model, progress=False)  # validates before any work
+    rows = run_sweep(spec, out, evaluate, progress=progress, max_chunks=max_chunks)
+    by = list(spec.grid)
+    summary = aggregate(rows, by, [*metrics, "diverged"])
+    columns = by + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
+    columns += ["diverged_mean", "diverged_n"]  # the fraction of seeds whose loss diverged
+    text = f"# {title or spec.name}\n\n" + markdown_table(summary, columns) + "\n"
+    atomic_write_text(out / "summary.md", text)
+    figures = []
+    if y is None:
+        figures.append(
+            plot_sweep(
+                rows,
+                x,
+                list(metrics),
+                out / f"{spec.name}.png",
+                logx=logx,
+                labels=dict(labels or {}),
+                title=title,
+                series=series,
+            )
+        )
+    else:
+        for metric in metrics:
+            figures.append(
+                plot_phase_diagram(
+                    rows,
+                    x,
+                    y,
+                    metric,
+                    out / f"{spec.name}_{metric}.png",
+                    threshold=threshold,
+                    logx=logx,
+                    logy=logy,
+                    labels=dict(labels or {}),
+                    title=title,
+                )
+            )
+    complete = len(rows) == len(spec.members())
+    return {"rows": rows, "summary": summary, "figures": figures, "complete": complete}

@@ -1,0 +1,64 @@
+"""A sweep of analog-hardware parameters × seeds, from a grid file.
+
+    python -m sims.analog_sweep --grid FILE --out DIR [--max-chunks N] [--no-progress]
+
+FILE (JSON or TOML) holds ``base`` (the setup every point shares: ``ctlearn.sweep.AnalogBase``,
+including the non-idealities every point has, as ``hardware = {kind = {field = value}}``),
+``grid`` (``"<kind>.<field>"`` or ``"rule.lr"`` → list of values; ``None``/``null``, or
+``"none"`` in TOML, is the ideal value), ``seeds`` (a count or a list) and ``ensemble`` (members
+simulated together in one vmapped call). Every point's physics is validated before any work.
+DIR receives ``spec.json``, ``results.json`` and ``results.csv`` (one row per point and seed,
+rewritten atomically after every chunk) and ``summary.md``; running the same command again
+resumes where it stopped without recomputing finished points.
+
+Example grid (TOML)::
+
+    name = "noise-lr"
+    seeds = 3
+    ensemble = 16
+    [base]
+    presentations = 200
+    hardware = { noise = { tau = 0.1 } }
+    [grid]
+    "noise.sigma" = ["none", 0.003, 0.01]
+    "rule.lr" = [10.0, 30.0]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ctlearn._atomic import atomic_write_text
+from ctlearn.sweep import AnalogSweep, aggregate, load_spec, markdown_table, run_sweep
+
+from ._analog import mlp_model
+
+METRICS = ["test_accuracy", "test_loss", "alignment", "train_loss"]
+
+
+def main(argv=None) -> list[dict]:
+    parser = argparse.ArgumentParser(description="A sweep of analog-hardware parameters × seeds.")
+    parser.add_argument("--grid", required=True, help="the sweep's JSON or TOML file")
+    parser.add_argument("--out", required=True, help="the sweep directory (resumed if it exists)")
+    parser.add_argument("--max-chunks", type=int, default=None, help="stop after N chunks")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    spec = load_spec(args.grid)
+    evaluate = AnalogSweep(spec, mlp_model)  # validates every point before any work
+    rows = run_sweep(
+        spec, args.out, evaluate, progress=not args.no_progress, max_chunks=args.max_chunks
+    )
+    summary = aggregate(rows, list(spec.grid), METRICS)
+    columns = list(spec.grid) + [f"{m}_mean" for m in METRICS] + ["test_accuracy_std"]
+    text = markdown_table(summary, columns)
+    atomic_write_text(Path(args.out) / "summary.md", f"# {spec.name}\n\n{text}\n")
+    print(text)
+    done, total = len(rows), len(spec.members())
+    status = "" if done == total else ": run the same command again to resume"
+    print(f"{done} of {total} members in {Path(args.out) / 'results.csv'}{status}")
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Study: where learning works, over activity noise × differentiator time constant.
+
+    python -m sims.study_phase [--quick] [--out DIR] [--seeds N]
+
+A two-parameter phase diagram: the circuit's test accuracy (and gradient alignment) after
+learning, for every pair of activity-noise level σ_n and differentiator time constant τ_d/τ_p.
+Cells whose mean test accuracy reaches the threshold are marked as learning. The two
+non-idealities compound: a slow differentiator attenuates the perturbation's effect on ṙ, so
+less noise is tolerated.
+"""
+
+from __future__ import annotations
+
+from ._analog import study_main
+
+FULL = {
+    "name": "phase",
+    "base": {
+        "widths": [32],
+        "presentations": 300,
+        "hardware": {"noise": {"tau": 0.1}, "differentiator": {"blank": 2.0}},
+    },
+    "grid": {
+        "noise.sigma": [None, 0.003, 0.01, 0.03],
+        "differentiator.tau": [0.05, 0.2, 0.5, 1.0],
+    },
+    "seeds": 2,
+    "ensemble": 16,
+}
+QUICK = {
+    "base": {"widths": [16], "presentations": 12, "test_size": 200, "duration": 4.0},
+    "grid": {"noise.sigma": [None, 0.03], "differentiator.tau": [0.05, 0.5]},
+    "seeds": 1,
+    "ensemble": 4,
+}
+
+
+def main(argv=None):
+    return study_main(
+        argv,
+        __doc__,
+        FULL,
+        QUICK,
+        x="noise.sigma",
+        y="differentiator.tau",
+        threshold=0.3,
+        labels={"noise.sigma": "activity noise σ_n", "differentiator.tau": "τ_d / τ_p"},
+        title="noise × differentiator",
+    )
+
+
+if __name__ == "__main__":
+    main()
