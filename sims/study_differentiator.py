@@ -20,11 +20,12 @@ FULL = {
     "base": {
         "widths": [32],
         "presentations": 300,
+        "lr": 10.0,
         "hardware": {"differentiator": {"blank": 2.0}},
     },
-    "grid": {"differentiator.tau": [0.05, 0.1, 0.2, 0.5, 1.0]},
+    "grid": {"differentiator.tau": [None, 0.05, 0.1, 0.2, 0.5, 1.0]},
     "seeds": 3,
-    "ensemble": 15,
+    "ensemble": 18,
 }
 QUICK = {
     "base": {"widths": [16], "presentations": 12, "test_size": 200, "duration": 4.0},

@@ -4,10 +4,12 @@
 
 Every neuron's input gain is a fixed log-normal factor of relative spread s_g and every synapse
 learns at its own log-normal rate of relative spread s_η, both drawn once per circuit. The
-figure shows test accuracy and gradient alignment against s_g, one line per s_η. Perturbation
-learning measures the circuit as built, so gain mismatch changes the network but does not bias
-the rule; learning-rate spread is a fixed positive preconditioner, which keeps the update a
-descent direction while turning it away from −∇L.
+figure shows test accuracy and gradient alignment against s_g, one line per s_η. The rule
+measures the circuit as built, so it follows the gradient with respect to each neuron's
+effective weights g·w: with respect to the stored conductances that is a fixed positive
+per-neuron preconditioner (1/g), and learning-rate spread is a per-synapse one. Both keep the
+update a descent direction while turning it away from −∇L, so the alignment falls with the
+spread while learning continues.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ FULL = {
     "name": "mismatch",
     "base": {"widths": [32], "presentations": 300},
     "grid": {"mismatch.gain_spread": [None, 0.1, 0.3, 1.0], "mismatch.lr_spread": [0.0, 0.3, 1.0]},
-    "seeds": 3,
-    "ensemble": 18,
+    "seeds": 2,
+    "ensemble": 24,
 }
 QUICK = {
     "base": {"widths": [16], "presentations": 12, "test_size": 200, "duration": 4.0},

@@ -17,7 +17,8 @@ FULL = {
     "name": "phase",
     "base": {
         "widths": [32],
-        "presentations": 300,
+        "presentations": 200,
+        "lr": 10.0,
         "hardware": {"noise": {"tau": 0.1}, "differentiator": {"blank": 2.0}},
     },
     "grid": {
