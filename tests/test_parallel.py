@@ -227,6 +227,8 @@ def test_two_processes_in_subprocesses_train_as_one_device(small_mnist1d, tmp_pa
     _agree(one, many, read_metrics(tmp_path))
 
 
+# The two-process test covers the sharded path in CI; eight devices in a subprocess is slow.
+@pytest.mark.slow
 def test_subprocess_with_eight_host_devices():
     if jax.device_count() >= 8:
         pytest.skip("the eight-device tests ran in this process")

@@ -85,6 +85,8 @@ def test_paper_table_lookup():
     assert paper_accuracy("fdfa_fc", "mnist", "lg-fg-a", 2) is None
 
 
+# A benchmark's smoke test: slow (the default suite keeps under ~10 minutes).
+@pytest.mark.slow
 def test_bench_localmixer_reports_time_and_memory_ratios(tmp_path):
     from sims.bench_localmixer import BenchConfig as MixerBench
     from sims.bench_localmixer import main as bench_localmixer

@@ -12,11 +12,11 @@ from sims._analog import mlp_model
 
 TOY_BASE = {
     "widths": [8],
-    "presentations": 3,
+    "presentations": 2,
     "duration": 2.0,
     "transition": 0.2,
     "test_size": 100,
-    "chunk": 3,
+    "chunk": 2,
     "hardware": {"noise": {"tau": 0.1}},
 }
 
@@ -26,8 +26,8 @@ def grid_file(tmp_path, **changes):
         "name": "toy",
         "base": TOY_BASE,
         "grid": {"noise.sigma": [None, 0.02], "precision.bits": [None, 6]},
-        "seeds": 2,
-        "ensemble": 3,
+        "seeds": 1,
+        "ensemble": 2,
         **changes,
     }
     spec["base"] = {**spec["base"], "hardware": {"noise": {"tau": 0.1}, "precision": {"w_max": 2}}}
@@ -48,7 +48,7 @@ def test_an_interrupted_sweep_resumes_to_the_same_table_without_recomputing(tmp_
     monkeypatch.setattr(AnalogSweep, "__call__", counting)
     whole = tmp_path / "whole"
     rows = analog_sweep.main(["--grid", str(grid), "--out", str(whole), "--no-progress"])
-    assert len(rows) == 8 and len(evaluated) == 8  # 4 points × 2 seeds, in 3 chunks
+    assert len(rows) == 4 and len(evaluated) == 4  # 4 points × 1 seed, in 2 chunks
     assert all(0 <= r["test_accuracy"] <= 1 and -1 <= r["alignment"] <= 1 for r in rows)
     assert {r["diverged_at"] for r in rows} == {-1}
 
@@ -57,10 +57,10 @@ def test_an_interrupted_sweep_resumes_to_the_same_table_without_recomputing(tmp_
     analog_sweep.main(
         ["--grid", str(grid), "--out", str(parts), "--no-progress", "--max-chunks", "1"]
     )
-    assert len(evaluated) == 3
+    assert len(evaluated) == 2
     evaluated.clear()
     analog_sweep.main(["--grid", str(grid), "--out", str(parts), "--no-progress"])
-    assert len(evaluated) == 5  # only the members the first call did not finish
+    assert len(evaluated) == 2  # only the members the first call did not finish
     for name in ("results.json", "results.csv"):
         assert (parts / name).read_bytes() == (whole / name).read_bytes()
     evaluated.clear()

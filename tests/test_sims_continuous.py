@@ -76,6 +76,8 @@ def test_continuous_vs_discrete_rejects_bad_configs(options, message):
         CompareConfig(**options)
 
 
+# A benchmark's smoke test: slow (the default suite keeps under ~10 minutes).
+@pytest.mark.slow
 def test_bench_continuous_reports_the_three_measurements(tmp_path):
     config = BenchConfig(
         widths=(8,),
