@@ -4,9 +4,12 @@
 
 A two-parameter phase diagram: the circuit's test accuracy (and gradient alignment) after
 learning, for every pair of activity-noise level σ_n and differentiator time constant τ_d/τ_p.
-Cells whose mean test accuracy reaches the threshold are marked as learning. The two
-non-idealities compound: a slow differentiator attenuates the perturbation's effect on ṙ, so
-less noise is tolerated.
+Cells whose mean test accuracy reaches 15 % (chance is 10 %) are marked as learning. Measured
+(η = 10, 200 presentations, 2 seeds): noise lowers the alignment at every τ_d (0.60, 0.46, 0.20
+at σ_n = 0, 0.3, 1 × σ_p with τ_d = 0.05 τ_p) but accuracy holds until σ_n is a few times σ_p,
+where the fastest differentiator passes enough noise for the weights to diverge; slower
+differentiators filter that noise, and also the perturbation's effect, so from τ_d = 0.2 τ_p
+nothing is learned in 200 presentations at this η.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ def main(argv=None):
         QUICK,
         x="noise.sigma",
         y="differentiator.tau",
-        threshold=0.3,
+        threshold=0.15,
         labels={"noise.sigma": "activity noise σ_n", "differentiator.tau": "τ_d / τ_p"},
         title="noise × differentiator",
     )
