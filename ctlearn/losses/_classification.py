@@ -15,10 +15,20 @@ def cross_entropy(logits: Float[Array, "batch classes"], labels: Int[Array, " ba
 def mse(outputs: Float[Array, "batch out"], targets: Float[Array, "batch out"]) -> Array:
     """Half the squared error summed over output units, per example [batch].
 
-    Integer targets of shape [batch] are read as class labels and one-hot encoded.
+    Integer targets of shape [batch] are read as class labels and one-hot encoded; real targets
+    of shape [batch] are the single output unit's targets.
     """
-    if targets.ndim == outputs.ndim - 1 and jnp.issubdtype(targets.dtype, jnp.integer):
-        targets = jnp.eye(outputs.shape[-1], dtype=outputs.dtype)[targets]
+    if targets.ndim == outputs.ndim - 1:
+        if jnp.issubdtype(targets.dtype, jnp.integer):
+            targets = jnp.eye(outputs.shape[-1], dtype=outputs.dtype)[targets]
+        elif outputs.shape[-1] == 1:
+            targets = targets[..., None]
+    if targets.shape != outputs.shape:
+        raise ValueError(
+            f"mse: targets of shape {targets.shape} do not match outputs of shape "
+            f"{outputs.shape}; give targets shaped like the outputs, class labels [batch], or "
+            "[batch] real targets for a single output unit"
+        )
     return 0.5 * jnp.sum((outputs - targets) ** 2, axis=-1)
 
 
