@@ -2,6 +2,7 @@
 
 from ._angles import angle_degrees as angle_degrees
 from ._angles import gradient_angles as gradient_angles
+from ._fit import fit_power_law as fit_power_law
 from ._memory import compiled_memory as compiled_memory
 from ._sampling import sample_estimates as sample_estimates
 from ._sampling import tree_cosine as tree_cosine
