@@ -19,7 +19,6 @@ distance of the final weights from gradient flow's.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -41,10 +40,10 @@ from .teach_neurons import (
     GIF_DPI,
     LOSS,
     PARAMETERS,
-    QUICK,
     TeachConfig,
     dataset_loss,
     flat,
+    parse_config,
     record_run,
     record_weights,
     save_gif,
@@ -231,19 +230,7 @@ def explain(config: TeachConfig, result: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer presentations and samples")
-    parser.add_argument("--out", default="runs/teach-continuous-discrete")
-    parser.add_argument("--presentations", type=int, default=None)
-    parser.add_argument("--eta", type=float, default=None, help="η of the rule (1/time)")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    options = dict(QUICK) if args.quick else {}
-    for name in ("presentations", "eta", "seed"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    config = TeachConfig(**options)
-    out = Path(args.out)
+    config, out = parse_config(argv, __doc__, "runs/teach-continuous-discrete")
 
     modes, lr = run_modes(config)
     w_flow = modes[FLOW][0][1][-1]

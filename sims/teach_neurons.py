@@ -392,10 +392,12 @@ def explain(config: TeachConfig, result: dict) -> str:
     )
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_config(argv, doc: str, out: str) -> tuple[TeachConfig, Path]:
+    """The command line the teaching demos share: ``--quick``, ``--out``, ``--presentations``,
+    ``--eta``, ``--seed``; returns the demo's settings and its output directory."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer presentations and samples")
-    parser.add_argument("--out", default="runs/teach-neurons")
+    parser.add_argument("--out", default=out)
     parser.add_argument("--presentations", type=int, default=None)
     parser.add_argument("--eta", type=float, default=None, help="η of the rule (1/time)")
     parser.add_argument("--seed", type=int, default=None)
@@ -404,8 +406,11 @@ def main(argv=None) -> dict:
     for name in ("presentations", "eta", "seed"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
-    config = TeachConfig(**options)
-    out = Path(args.out)
+    return TeachConfig(**options), Path(args.out)
+
+
+def main(argv=None) -> dict:
+    config, out = parse_config(argv, __doc__, "runs/teach-neurons")
 
     model, sim, stream = config.model(), config.simulator(), config.stream()
     key = jax.random.fold_in(jax.random.key(config.seed), 1)
