@@ -12,6 +12,7 @@ import numpy as np
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from ..diagnostics import compiled_memory
 from ..nn import Network
 from ._simulate import SimulationResult, Simulator, prepare, run_presentations, split_state
 from ._stream import Presentations
@@ -98,8 +99,6 @@ def ensemble_memory(
 ) -> dict[str, int]:
     """Compiled memory (bytes, ``ctlearn.diagnostics.compiled_memory``) of one call of
     ``chunk`` presentations of this ensemble, as ``simulate_ensemble`` runs it."""
-    from ..diagnostics import compiled_memory
-
     bound, state, run_keys = _prepared(simulators, models, stream, keys)
     return compiled_memory(_run_chunk, bound, state, stream, jnp.asarray(0), run_keys, chunk)
 
