@@ -170,8 +170,7 @@ def _vector_field(config: BenchConfig, data, key) -> dict:
     model = mlp((40,), 10, config.widths, local_heads=False, key=key)
     stream = _stream(data, config.batch_size, 1, config.duration)
     bound, state = ct.prepare(config.simulator(), model, stream, key=key)
-    state, fixed = ct.split_state(bound, state)
-    args = (stream.x[0], stream.x[1], stream.y[1], *fixed)
+    state, args = ct.split_state(bound.simulator, state, stream, 1)
     t = jnp.asarray(0.37 * config.duration)
     field = jax.jit(bound.vector_field)
 
@@ -303,7 +302,7 @@ def _ensemble(config: BenchConfig, data, widths, batch, key) -> list[dict]:
     etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.eta
 
     def run(eta, state, k):
-        member = eqx.tree_at(lambda s: s.rule.lr, bound, eta)
+        member = eqx.tree_at(lambda b: b.simulator.rule.lr, bound, eta)
         return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)[0]
 
     eta = jnp.asarray(config.eta)

@@ -19,8 +19,8 @@ the loss on the two examples at the start and the end, ``rule_check``, the large
 the rule's ẇ and η·x·ṗ·ṙ computed from the recorded signals, and the recorded ``t`` and
 ``traces`` (see ``record_signals``).
 
-``record_run`` (traces through several presentations, the state carried from one to the next)
-and ``save_gif`` are shared with ``sims.teach_continuous_discrete``.
+``record_run`` (traces through several presentations of one ``ct.simulate`` run) and
+``save_gif`` are shared with ``sims.teach_continuous_discrete``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -168,58 +167,33 @@ def record_run(
 ) -> tuple[np.ndarray, Any, Any]:
     """``record(state, signals, model, rule)`` at ``times`` evenly spaced instants of every
     presentation of ``stream`` (``model``: the network at that instant; ``rule``: the
-    simulator's), the state carried from one presentation to the next as ``ct.simulate`` carries
-    it (weights, the perturbation's phases), so the traces are one continuous run. For an ideal
-    circuit with a closed-form perturbation (or none). Returns ``(t, recorded, model)``: global
-    times [presentations × times], the records stacked along the first axis, the final model.
-    A module-level ``record`` is compiled once for every run of the same settings.
+    simulator's) during one ``ct.simulate`` run, so the traces are one continuous run. Returns
+    ``(t, recorded, model)``: global times [presentations × times], the records stacked along
+    the first axis, the final model. A module-level ``record`` is compiled once for every run
+    of the same settings.
     """
-    if simulator.hardware or (
-        simulator.perturbation is not None and simulator.perturbation.evolves
-    ):
-        raise ValueError("record_run handles ideal circuits with closed-form perturbations")
-    bound, state = ct.prepare(simulator, model, stream, key=key)
     static = eqx.partition(model, eqx.is_inexact_array)[1]
-    local = jnp.linspace(0.0, stream.duration, times, endpoint=False)
-    pieces = []
-    for k in range(stream.num):
-        plain, fixed = ct.split_state(bound, state)
-        args = (stream.x[max(k - 1, 0)], stream.x[k], stream.y[k], *fixed)
-        recorded, state = _solve(bound, static, record, plain, args, local, stream.duration)
-        pieces.append(recorded)
-        following = None
-        if fixed[0] is not None:
-            following = bound.perturbation.next_presentation(fixed[0], stream.duration)
-        state = dataclasses.replace(state, perturbation=following)
-    t = np.concatenate([k * stream.duration + np.asarray(local) for k in range(stream.num)])
-    recorded = jax.tree.map(lambda *a: np.concatenate([np.asarray(b) for b in a]), *pieces)
-    return t, recorded, eqx.combine(state.params, static)
-
-
-@eqx.filter_jit
-def _solve(bound, static, record, state, args, local, duration):
-    """One presentation of ``record_run``: the records at local times ``local`` and the state
-    at its end."""
-
-    def fn(t, y, args):
-        model = eqx.combine(y.params, static)
-        return record(y, bound.signals(model, y, t, args), model, bound.rule)
-
-    subs = [diffrax.SubSaveAt(ts=local, fn=fn), diffrax.SubSaveAt(t1=True)]
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(bound.vector_field),
-        bound.solver,
-        0.0,
-        duration,
-        bound.dt0,
-        state,
-        args=args,
-        saveat=diffrax.SaveAt(subs=subs),
-        stepsize_controller=diffrax.ConstantStepSize(),
-        max_steps=bound.max_steps,
+    recording = ct.Recording(_WithModel(record, static, simulator.rule), times)
+    result = ct.simulate(
+        simulator, model, stream, key=key, chunk=stream.num, progress=False, record=recording
     )
-    recorded, final = sol.ys
-    return recorded, jax.tree.map(lambda a: a[-1], final)
+    local = np.asarray(recording.local_times(stream.duration))
+    t = np.concatenate([k * stream.duration + local for k in range(stream.num)])
+    recorded = jax.tree.map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), result.recorded)
+    return t, recorded, result.model
+
+
+class _WithModel(eqx.Module):
+    """``record(state, signals)`` as ``ct.Recording`` calls it, handing ``record`` the network
+    at that instant and the rule as well."""
+
+    record: Callable[..., Any] = eqx.field(static=True)
+    static: Any = eqx.field(static=True)
+    rule: ct.AbstractRule
+
+    def __call__(self, state, signals):
+        model = eqx.combine(state.params, self.static)
+        return self.record(state, signals, model, self.rule)
 
 
 def record_signals(state, signals, model, rule) -> dict:

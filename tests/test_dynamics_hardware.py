@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import ctlearn.dynamics as ct
-from ctlearn.dynamics._simulate import split_state
 from models import mlp
 
 KEY = jax.random.PRNGKey(0)
@@ -207,11 +206,10 @@ def test_mismatch_builds_the_stated_circuit_and_the_rule_measures_that_circuit()
     expected = gain * (x @ model.layers[0].weight + model.layers[0].bias) + 0.05 * draws.offset[0]
     np.testing.assert_allclose(z, expected, rtol=1e-5, atol=1e-6)
     # The circuit's ẇ is −η × the discrete FG-A estimate of the circuit itself along ṗ.
-    plain, fixed = split_state(bound, state)
-    args = (x, x, stream.y[0], *fixed)
+    plain, args = ct.split_state(bound.simulator, state, stream, 0)
     signals = bound.signals(model, plain, 0.4, args)
-    w_dot, _ = bound.rule.rates(model, signals, None)
-    grads, _ = bound.rule.discrete(circuit, x, stream.y[0], signals.p_dot, None)
+    w_dot, _ = bound.simulator.rule.rates(model, signals, None)
+    grads, _ = bound.simulator.rule.discrete(circuit, x, stream.y[0], signals.p_dot, None)
     np.testing.assert_allclose(
         w_dot.layers[0].weight, -2.0 * grads.layers[0].weight, rtol=1e-3, atol=1e-9
     )

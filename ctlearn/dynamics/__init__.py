@@ -3,6 +3,8 @@ non-idealities of analog circuits, and the simulator that hands them to ``diffra
 
 from ._activity_noise import ActivityNoise as ActivityNoise
 from ._activity_noise import ActivityNoiseState as ActivityNoiseState
+from ._bound import BoundSimulator as BoundSimulator
+from ._bound import prepare as prepare
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
@@ -13,6 +15,7 @@ from ._ensemble import ensemble_memory as ensemble_memory
 from ._ensemble import simulate_ensemble as simulate_ensemble
 from ._hardware import AbstractNonIdeality as AbstractNonIdeality
 from ._injection import Injection as Injection
+from ._measure import measure as measure
 from ._mismatch import Mismatch as Mismatch
 from ._mismatch import MismatchState as MismatchState
 from ._neurons import AbstractNeurons as AbstractNeurons
@@ -22,6 +25,8 @@ from ._ou import IntegratedOU as IntegratedOU
 from ._ou import IntegratedOUState as IntegratedOUState
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
+from ._record import Recording as Recording
+from ._record import record_presentation as record_presentation
 from ._rule import AbstractRule as AbstractRule
 from ._rule import Signals as Signals
 from ._rule_activity import FGARule as FGARule
@@ -31,20 +36,18 @@ from ._rule_direct import FDFARule as FDFARule
 from ._rule_gradient import GradientFlow as GradientFlow
 from ._rule_weight import FGWRule as FGWRule
 from ._rule_weight import LGFGWRule as LGFGWRule
-from ._simulate import SimState as SimState
 from ._simulate import SimulationDiverged as SimulationDiverged
 from ._simulate import SimulationResult as SimulationResult
-from ._simulate import Simulator as Simulator
 from ._simulate import effective_learning_rate as effective_learning_rate
-from ._simulate import measure as measure
-from ._simulate import prepare as prepare
-from ._simulate import record_presentation as record_presentation
 from ._simulate import run_presentations as run_presentations
 from ._simulate import simulate as simulate
-from ._simulate import split_state as split_state
+from ._simulator import Simulator as Simulator
 from ._sinusoids import Sinusoids as Sinusoids
 from ._sinusoids import SinusoidsState as SinusoidsState
 from ._spline import CubicSpline as CubicSpline
 from ._spline import CubicSplineState as CubicSplineState
+from ._state import PresentationArgs as PresentationArgs
+from ._state import SimState as SimState
+from ._state import split_state as split_state
 from ._stream import Presentations as Presentations
 from ._weight_drift import WeightDrift as WeightDrift

@@ -1,0 +1,205 @@
+"""``BoundSimulator``: a ``Simulator`` bound to a network's structure and an input stream, made
+by ``prepare`` with the initial state. It assembles the network from a state and gives the
+instantaneous signals and the vector field that Diffrax integrates."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
+
+from ..nn import Network
+from ._measure import measure
+from ._rule import Signals
+from ._simulator import Simulator
+from ._state import (
+    PresentationArgs,
+    SimState,
+    joined_hardware,
+    joined_perturbation,
+    split_state,
+    tuple_or_none,
+)
+from ._stream import Presentations, blended_input
+
+
+class BoundSimulator(eqx.Module):
+    """``simulator`` bound to a network and a stream: ``simulator`` holds only the non-idealities
+    ``prepare`` kept (those at their ideal values are left out unless kept), ``static`` is the
+    network's non-trainable part (a state's ``params`` complete it) and ``transition`` the
+    stream's input transition (a local time)."""
+
+    simulator: Simulator
+    static: Any = eqx.field(static=True)
+    transition: float = eqx.field(static=True)
+
+    def model(self, state: SimState) -> Network:
+        """The network with ``state``'s weights (the stored conductances)."""
+        return eqx.combine(state.params, self.static)
+
+    def circuit(self, state: SimState, fixed_hardware: tuple | None = None) -> Network:
+        """The network as the circuit realises it from ``state``'s stored conductances (device
+        mismatch applied); ``fixed_hardware``: the fixed states where ``state`` was split."""
+        hardware = joined_hardware(self.simulator.hardware, state.hardware, fixed_hardware)
+        return self.realise(self.model(state), hardware)
+
+    def realise(self, model: Network, hardware: tuple) -> Network:
+        """``model`` as built by the non-idealities in states ``hardware`` (one per component)."""
+        if not self.simulator.hardware:
+            return model
+        for h, h_state in zip(self.simulator.hardware, hardware):
+            model = h.network(model, h_state)
+        return model
+
+    def write(self, params, hardware: tuple, key: PRNGKeyArray):
+        """``params`` as the devices store them when written (unchanged on ideal hardware)."""
+        for i, (h, h_state) in enumerate(zip(self.simulator.hardware, hardware)):
+            if h.writes:
+                params = h.write(params, h_state, jax.random.fold_in(key, 7919 + i))
+        return params
+
+    def raw_signals(
+        self, model: Network, state: SimState, t, args: PresentationArgs, w_dot=None
+    ) -> Signals:
+        """The instantaneous signals at local time ``t`` as they are in the circuit (``w_dot``:
+        tangent of the weights), before the non-idealities' ``observe``."""
+        sim = self.simulator
+        x, x_dot = blended_input(args.previous, args.x, t, self.transition)
+        if sim.perturbation is None:
+            p, p_dot = (), ()
+        else:
+            p, p_dot = sim.perturbation(
+                joined_perturbation(state.perturbation, args.perturbation), t
+            )
+        hardware = joined_hardware(sim.hardware, state.hardware, args.hardware)
+        injected, noise = (p, p_dot), None
+        for h, h_state in zip(sim.hardware, hardware):
+            injected = h.inject(*injected)
+            extra = h.activity_noise(h_state, t)
+            if extra is not None:
+                noise = extra if noise is None else jax.tree.map(jnp.add, noise, extra)
+        signals = measure(
+            sim.rule,
+            sim.neurons,
+            sim.loss,
+            model,
+            (x, x_dot if sim.input_rate else jnp.zeros_like(x_dot)),
+            args.y,
+            (p, p_dot),
+            activity=state.neurons,
+            w_dot=w_dot,
+            injected=injected,
+            noise=noise,
+            circuit=(lambda m: self.realise(m, hardware)) if sim.hardware else None,
+        )
+        return dataclasses.replace(signals, x_dot=x_dot)  # the stream's rate, whether fed or not
+
+    def signals(
+        self, model: Network, state: SimState, t, args: PresentationArgs, w_dot=None
+    ) -> Signals:
+        """The instantaneous signals at local time ``t`` as the synapses observe them."""
+        return self._observe(self.raw_signals(model, state, t, args, w_dot), state, t, args)
+
+    def _observe(self, signals: Signals, state: SimState, t, args: PresentationArgs) -> Signals:
+        hardware = joined_hardware(self.simulator.hardware, state.hardware, args.hardware)
+        for h, h_state in zip(self.simulator.hardware, hardware):
+            signals = h.observe(signals, h_state, t)
+        return signals
+
+    def vector_field(self, t, state: SimState, args: PresentationArgs) -> SimState:
+        """The rate of every part of the (split) state at local time ``t`` (Diffrax's ODE)."""
+        sim = self.simulator
+        model = self.model(state)
+        raw = self.raw_signals(model, state, t, args)
+        signals = self._observe(raw, state, t, args)
+        w_dot, rule_dot = sim.rule.rates(model, signals, state.rule)
+        if sim.weight_rate:
+            raw = self.raw_signals(model, state, t, args, w_dot=w_dot)
+            signals = self._observe(raw, state, t, args)
+            w_dot, rule_dot = sim.rule.rates(model, signals, state.rule)
+        w_dot = eqx.filter(w_dot, eqx.is_inexact_array)
+        hardware = joined_hardware(sim.hardware, state.hardware, args.hardware)
+        for h, h_state in zip(sim.hardware, hardware):
+            w_dot = h.synapses(w_dot, h_state)
+        neurons_dot = None
+        if state.neurons is not None:
+            circuit = self.realise(model, hardware)
+            neurons_dot = sim.neurons.drift(circuit, raw.trace, state.neurons)
+        perturbation_dot = None
+        if state.perturbation is not None:
+            full = joined_perturbation(state.perturbation, args.perturbation)
+            perturbation_dot = eqx.filter(sim.perturbation.drift(full, t), eqx.is_inexact_array)
+        if sim.freeze or any(h.writes for h in sim.hardware):
+            params_dot = jax.tree.map(jnp.zeros_like, w_dot)
+        else:
+            params_dot = w_dot
+        if not sim.freeze:
+            for h in sim.hardware:
+                drift = h.weight_drift(state.params)
+                if drift is not None:
+                    params_dot = jax.tree.map(jnp.add, params_dot, drift)
+        hardware_dot = tuple_or_none(
+            h.drift(raw, h_state, t) if h.evolves else None
+            for h, h_state in zip(sim.hardware, hardware)
+        )
+        return SimState(params_dot, neurons_dot, perturbation_dot, rule_dot, w_dot, hardware_dot)
+
+
+def prepare(
+    simulator: Simulator,
+    model: Network,
+    stream: Presentations,
+    *,
+    key: PRNGKeyArray,
+    keep_ideal: bool = False,
+) -> tuple[BoundSimulator, SimState]:
+    """``simulator`` bound to ``model``'s static structure and to ``stream``, and the initial
+    state (weights as the device stores them). Non-idealities at their ideal values are left
+    out, unless ``keep_ideal`` (ensembles keep every member's structure the same)."""
+    simulator.check(stream)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    hardware = tuple(h for h in simulator.hardware if keep_ideal or not h.is_ideal())
+    bound = BoundSimulator(
+        dataclasses.replace(simulator, hardware=hardware), static, stream.transition
+    )
+    rule_key, perturbation_key = jax.random.split(key)
+    x0 = stream.x[0]
+    perturbation_state = None
+    if simulator.perturbation is not None:
+        shapes = simulator.rule.perturbation_shapes(model, x0)
+        perturbation_state = simulator.perturbation.init(shapes, key=perturbation_key)
+    state = SimState(
+        params,
+        simulator.neurons.init(model, x0),
+        perturbation_state,
+        simulator.rule.init(model, key=rule_key),
+        jax.tree.map(jnp.zeros_like, params),
+        tuple_or_none(None for _ in hardware),
+    )
+    if hardware:
+        state = _init_hardware(bound, state, stream, key)
+    return bound, state
+
+
+def _init_hardware(
+    bound: BoundSimulator, state: SimState, stream: Presentations, key: PRNGKeyArray
+) -> SimState:
+    """The non-idealities' states from the signals at the start of the first presentation:
+    drawn first against the ideal circuit, then again (same keys) against the circuit they
+    make, so that filters start from the signals they will see; then the first write."""
+    keys = [jax.random.fold_in(key, 100 + i) for i in range(len(bound.simulator.hardware))]
+    ideal = dataclasses.replace(bound, simulator=dataclasses.replace(bound.simulator, hardware=()))
+    plain, args = split_state(ideal.simulator, dataclasses.replace(state, hardware=None), stream, 0)
+    signals = ideal.raw_signals(ideal.model(plain), plain, 0.0, args)
+    model = bound.model(state)
+    states = tuple(h.init(model, signals, key=k) for h, k in zip(bound.simulator.hardware, keys))
+    state = dataclasses.replace(state, hardware=states)
+    plain, args = split_state(bound.simulator, state, stream, 0)
+    signals = bound.raw_signals(model, plain, 0.0, args)
+    states = tuple(h.init(model, signals, key=k) for h, k in zip(bound.simulator.hardware, keys))
+    state = dataclasses.replace(state, hardware=states)
+    return dataclasses.replace(state, params=bound.write(state.params, states, key))

@@ -1,0 +1,90 @@
+"""``Simulator``: the static description of a continuous-time simulation (rule, perturbation,
+neurons, loss, solver, non-idealities), checked when built and against a stream before any
+integration. ``prepare`` binds it to a network and a stream (``BoundSimulator``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import diffrax
+import equinox as eqx
+
+from ..losses import get_loss
+from ._hardware import AbstractNonIdeality, concrete
+from ._neurons import AbstractNeurons, Instantaneous
+from ._rule import AbstractRule
+from ._stream import Presentations
+
+
+class Simulator(eqx.Module):
+    """The static description of a simulation: rule, perturbation, neurons, loss, solver.
+
+    ``perturbation`` may be ``None`` only for rules that perturb nothing (gradient flow, DFA).
+    ``input_rate``: the tangent carries the input's own rate of change ``ẋ`` (what a circuit
+    would see during transitions). ``weight_rate``: it also carries the weights' own rate ``Ẇ``
+    (``Ẇx`` terms), found by one fixed-point iteration (the exact relation is implicit).
+    ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
+    ``solver``/``dt0``/``controller``: Diffrax's; ``None`` controller means a constant step
+    ``dt0``. ``max_steps`` per presentation. ``hardware``: the circuit's non-idealities
+    (``AbstractNonIdeality`` components, at most one of each kind; see ``ctlearn.dynamics``).
+    """
+
+    rule: AbstractRule
+    perturbation: Any
+    neurons: AbstractNeurons = Instantaneous()
+    loss: str = eqx.field(static=True, default="cross_entropy")
+    solver: Any = diffrax.Heun()
+    dt0: float | None = eqx.field(static=True, default=None)
+    controller: Any = None
+    input_rate: bool = eqx.field(static=True, default=False)
+    weight_rate: bool = eqx.field(static=True, default=False)
+    freeze: bool = eqx.field(static=True, default=False)
+    max_steps: int = eqx.field(static=True, default=4096)
+    hardware: tuple[AbstractNonIdeality, ...] = ()
+
+    def __check_init__(self):
+        kinds = [type(h) for h in self.hardware]
+        for h in self.hardware:
+            if not isinstance(h, AbstractNonIdeality):
+                raise TypeError(
+                    f"hardware must hold non-ideality components (AbstractNonIdeality), got {h!r}"
+                )
+        if len(set(kinds)) != len(kinds):
+            twice = next(k for k in kinds if kinds.count(k) > 1).__name__
+            raise ValueError(f"hardware holds more than one {twice}: give each kind once")
+        if self.rule.site != "none" and self.perturbation is None:
+            raise ValueError(
+                f"rule {type(self.rule).__name__} perturbs the network ({self.rule.site!r}): "
+                "give it a perturbation process"
+            )
+        if self.controller is None and self.dt0 is None:
+            raise ValueError("a constant step needs dt0 (or give an adaptive controller)")
+        if self.dt0 is not None and not self.dt0 > 0:
+            raise ValueError(f"dt0 must be positive, got {self.dt0}")
+        if self.max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+        get_loss(self.loss)
+
+    def check(self, stream: Presentations) -> None:
+        """Non-physical settings fail here, before any integration, naming the values."""
+        tau_p = None if self.perturbation is None else float(self.perturbation.tau)
+        tau_x = self.neurons.fastest_time_constant()
+        if tau_p is not None and stream.duration < tau_p:
+            raise ValueError(
+                f"the presentation (duration {stream.duration}) is shorter than the perturbation's "
+                f"time scale tau_p={tau_p}: the rule could not average over it"
+            )
+        for h in self.hardware:
+            h.check(stream)
+        if self.controller is None:
+            scales = {"tau_p": tau_p, "neurons' tau": tau_x, "transition": stream.transition}
+            for h in self.hardware:
+                if not h.is_ideal():
+                    for name, value in h.time_constants().items():
+                        scales[name] = concrete(value)
+            for name, value in scales.items():
+                if value and self.dt0 > value * (1 + 1e-6):  # float32 parameters round
+                    raise ValueError(
+                        f"the fixed step dt0={self.dt0} is larger than {name}={value}: it would "
+                        f"step over the dynamics; choose dt0 <= {value}"
+                    )

@@ -1,0 +1,87 @@
+"""The state Diffrax integrates (``SimState``) and what the vector field reads beside it during
+one presentation (``PresentationArgs``, Diffrax's ``args``), with the split between them."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ._simulator import Simulator
+from ._stream import Presentations
+
+
+class SimState(eqx.Module):
+    """Everything that evolves: the model's trainable arrays, the neurons' activities (leaky
+    neurons), the perturbation process's state, the rule's state and ``delta``, the weight change
+    accumulated since the start (integrated on its own, so small changes keep their precision;
+    within a solve it holds the current presentation's change only), and the non-idealities'
+    states (one entry per ``Simulator.hardware`` component; ``None`` where it has none)."""
+
+    params: Any
+    neurons: Any
+    perturbation: Any
+    rule: Any
+    delta: Any
+    hardware: tuple | None = None  # None, not (): equinox's tree_at tells nodes apart by identity
+
+
+class PresentationArgs(eqx.Module):
+    """What the vector field reads beside the state during one presentation (Diffrax's
+    ``args``): the ``previous`` presentation's input batch (the input blends from it), this
+    presentation's input batch ``x`` and labels ``y``, the ``perturbation``'s fixed part (its
+    whole state for closed-form processes, which only read it; keys and counters otherwise) and
+    the non-idealities' fixed states ``hardware`` (drawn device parameters; ``None`` for the
+    evolving ones, whose states are in ``SimState``)."""
+
+    previous: Array
+    x: Array
+    y: Array
+    perturbation: Any
+    hardware: tuple
+
+
+def split_state(
+    simulator: Simulator, state: SimState, stream: Presentations, k
+) -> tuple[SimState, PresentationArgs]:
+    """``state`` with only what Diffrax integrates, and the ``PresentationArgs`` of presentation
+    ``k`` of ``stream`` (an int or a traced index) holding the rest. ``simulator``: the one whose
+    perturbation and non-idealities made ``state`` (a ``BoundSimulator``'s ``simulator``)."""
+    if simulator.perturbation is None or not simulator.perturbation.evolves:
+        evolving, fixed = None, state.perturbation
+    else:
+        evolving, fixed = eqx.partition(state.perturbation, eqx.is_inexact_array)
+    states = () if state.hardware is None else state.hardware
+    fixed_hardware = tuple(None if h.evolves else s for h, s in zip(simulator.hardware, states))
+    evolving_hardware = tuple_or_none(
+        s if h.evolves else None for h, s in zip(simulator.hardware, states)
+    )
+    state = eqx.tree_at(lambda s: s.perturbation, state, evolving, is_leaf=lambda v: v is None)
+    state = dataclasses.replace(state, hardware=evolving_hardware)
+    previous = stream.x[jnp.maximum(k - 1, 0)]
+    args = PresentationArgs(previous, stream.x[k], stream.y[k], fixed, fixed_hardware)
+    return state, args
+
+
+def joined_perturbation(evolving, fixed):
+    """The perturbation's whole state from its two parts (see ``split_state``)."""
+    return fixed if evolving is None else eqx.combine(evolving, fixed)
+
+
+def joined_hardware(hardware, evolving, fixed):
+    """Every non-ideality's state, from the evolving ones (in the ODE state) and the fixed ones
+    (in ``PresentationArgs``); ``fixed`` is ``None`` when the state was not split."""
+    if not hardware:
+        return ()
+    if fixed is None:
+        return evolving
+    return tuple(e if h.evolves else f for h, e, f in zip(hardware, evolving, fixed))
+
+
+def tuple_or_none(items) -> tuple | None:
+    """``items`` as a tuple, ``None`` when there are none (``SimState.hardware``'s convention)."""
+    items = tuple(items)
+    return items if items else None
