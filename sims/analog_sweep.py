@@ -1,6 +1,7 @@
 """A sweep of analog-hardware parameters × seeds, from a grid file.
 
-    python -m sims.analog_sweep --grid FILE --out DIR [--max-chunks N] [--no-progress]
+    python -m sims.analog_sweep --grid FILE --out DIR [--max-chunks N] [--devices N]
+                                [--distributed] [--no-progress]
 
 FILE (JSON or TOML) holds ``base`` (the setup every point shares: ``ctlearn.sweep.AnalogBase``,
 including the non-idealities every point has, as ``hardware = {kind = {field = value}}``),
@@ -10,6 +11,11 @@ simulated together in one vmapped call). Every point's physics is validated befo
 DIR receives ``spec.json``, ``results.json`` and ``results.csv`` (one row per point and seed,
 rewritten atomically after every chunk) and ``summary.md``; running the same command again
 resumes where it stopped without recomputing finished points.
+
+Each chunk's members are split over ``--devices`` (default: every visible device; with
+``--distributed``, every host's, joined as ``ctlearn train --distributed`` joins them): the
+``ensemble`` size and the number of members (points × seeds) must be multiples of the device
+count, which is checked before any work. ``--devices 1`` runs unsharded.
 
 Example grid (TOML)::
 
@@ -29,8 +35,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import jax
+
 from ctlearn._atomic import atomic_write_text
 from ctlearn.sweep import AnalogSweep, aggregate, load_spec, markdown_table, run_sweep
+from ctlearn.train import initialize_distributed
 
 from ._analog import mlp_model
 
@@ -42,17 +51,29 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--grid", required=True, help="the sweep's JSON or TOML file")
     parser.add_argument("--out", required=True, help="the sweep directory (resumed if it exists)")
     parser.add_argument("--max-chunks", type=int, default=None, help="stop after N chunks")
+    parser.add_argument(
+        "--devices", type=int, default=None, help="devices sharing each chunk (default: all)"
+    )
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a multi-host run first (jax.distributed; see ctlearn train --distributed)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.distributed:
+        initialize_distributed()
     spec = load_spec(args.grid)
-    evaluate = AnalogSweep(spec, mlp_model)  # validates every point before any work
+    # Validates the devices and every point before any work.
+    evaluate = AnalogSweep(spec, mlp_model, devices=args.devices)
     rows = run_sweep(
         spec, args.out, evaluate, progress=not args.no_progress, max_chunks=args.max_chunks
     )
     summary = aggregate(rows, list(spec.grid), METRICS)
     columns = list(spec.grid) + [f"{m}_mean" for m in METRICS] + ["test_accuracy_std"]
     text = markdown_table(summary, columns)
-    atomic_write_text(Path(args.out) / "summary.md", f"# {spec.name}\n\n{text}\n")
+    if jax.process_index() == 0:
+        atomic_write_text(Path(args.out) / "summary.md", f"# {spec.name}\n\n{text}\n")
     print(text)
     done, total = len(rows), len(spec.members())
     status = "" if done == total else ": run the same command again to resume"

@@ -9,12 +9,24 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding
 from jaxtyping import Array, PRNGKeyArray
 from tqdm.auto import tqdm
 
+from .._mesh import (
+    Devices,
+    check_divisible,
+    line_mesh,
+    replicate,
+    replicated,
+    resolve_devices,
+    split_leading,
+    split_sharding,
+    to_host,
+)
 from ..diagnostics import compiled_memory
 from ..nn import Network
-from ._simulate import SimulationResult, Simulator, prepare, run_presentations, split_state
+from ._simulate import SimulationResult, Simulator, prepare, run_presentations
 from ._stream import Presentations
 
 
@@ -57,21 +69,41 @@ def _structure(tree):
     return treedef, [None if eqx.is_array(v) else v for v in leaves]
 
 
+MEMBER_AXIS = "members"
+
+
 @eqx.filter_jit
-def _run_chunk(bound, state, stream, first, keys, count):
-    """``count`` presentations of every member (compiled once per structure and count)."""
-    return eqx.filter_vmap(
+def _run_chunk(bound, state, stream, first, keys, count, members):
+    """``count`` presentations of every member (compiled once per structure, count and
+    sharding). With ``members`` (the member axis split over a mesh; the inputs placed so), the
+    compiler partitions the vmapped members over the devices: each device solves its own, and
+    only the solver loops' scalar stopping tests are reduced across devices."""
+    out = eqx.filter_vmap(
         lambda b, s, k: run_presentations(b, s, stream, first, count, k),
         in_axes=(eqx.if_array(0), 0, 0),
     )(bound, state, keys)
+    return out if members is None else eqx.filter_shard(out, members)
 
 
-def _prepared(simulators, models, stream, keys):
+def _member_sharding(devices: Devices, members: int) -> NamedSharding | None:
+    """How ``members`` ensemble members are split over ``devices`` (see ``simulate_ensemble``):
+    along their first axis over a one-axis mesh, or ``None`` for JAX's default device alone
+    (nothing sharded, as without devices). Refuses, before any work, a member count that does
+    not split evenly over the devices."""
+    chosen = resolve_devices(devices)
+    check_divisible(members, len(chosen), "ensemble size")
+    if chosen == (jax.devices()[0],):
+        return None
+    return split_sharding(line_mesh(chosen, MEMBER_AXIS))
+
+
+def _prepared(simulators, models, stream, keys, devices):
     if not (len(simulators) == len(models) == len(keys)) or not simulators:
         raise ValueError(
             f"an ensemble needs as many simulators ({len(simulators)}), models ({len(models)}) "
             f"and keys ({len(keys)}), at least one"
         )
+    sharding = _member_sharding(devices, len(simulators))
     prepared = [
         prepare(numeric(s), m, stream, key=k, keep_ideal=True)
         for s, m, k in zip(simulators, models, keys)
@@ -86,7 +118,16 @@ def _prepared(simulators, models, stream, keys):
                 "a separate ensemble"
             )
     run_keys = jnp.stack([jax.random.fold_in(k, 1) for k in keys])
-    return _stack(bounds), _stack([s for _, s in prepared]), run_keys
+    members = (_stack(bounds), _stack([s for _, s in prepared]), run_keys)
+    if sharding is not None:
+        members = split_leading(members, sharding)
+        stream = _whole(stream, sharding)
+    return *members, stream, sharding
+
+
+def _whole(tree, members: NamedSharding | None):
+    """``tree`` held whole on every device the members are split over."""
+    return tree if members is None else replicate(tree, replicated(members.mesh))
 
 
 def ensemble_memory(
@@ -96,11 +137,14 @@ def ensemble_memory(
     *,
     keys: Sequence[PRNGKeyArray],
     chunk: int = 50,
+    devices: Devices = None,
 ) -> dict[str, int]:
     """Compiled memory (bytes, ``ctlearn.diagnostics.compiled_memory``) of one call of
-    ``chunk`` presentations of this ensemble, as ``simulate_ensemble`` runs it."""
-    bound, state, run_keys = _prepared(simulators, models, stream, keys)
-    return compiled_memory(_run_chunk, bound, state, stream, jnp.asarray(0), run_keys, chunk)
+    ``chunk`` presentations of this ensemble, as ``simulate_ensemble`` runs it (per device when
+    the members are split over several ``devices``)."""
+    bound, state, run_keys, stream, sharding = _prepared(simulators, models, stream, keys, devices)
+    first = _whole(jnp.asarray(0), sharding)
+    return compiled_memory(_run_chunk, bound, state, stream, first, run_keys, chunk, sharding)
 
 
 def simulate_ensemble(
@@ -111,6 +155,7 @@ def simulate_ensemble(
     keys: Sequence[PRNGKeyArray],
     chunk: int = 50,
     progress: bool = True,
+    devices: Devices = None,
 ) -> EnsembleResult:
     """Member ``m`` is ``simulate(simulators[m], models[m], stream, key=keys[m])``, all in one
     ``vmap``: the members must share their structure (network shape, rule, perturbation,
@@ -118,38 +163,48 @@ def simulate_ensemble(
     strengths, keys). Non-idealities at their ideal values stay in (at zero strength), so that
     all members share one computation. A failed solve or a non-finite loss is recorded per
     member (``failed``, ``diverged``) instead of raising: a sweep keeps its other members.
+
+    ``devices`` (``None``: all of ``jax.devices()``, every host's after
+    ``ctlearn.train.initialize_distributed``; a count; or a list of devices) share the members:
+    with more than one, the member axis is split evenly over a one-axis mesh of them and each
+    device runs its own members; the results stay split the same way, and only the per
+    presentation metrics (``loss``, ``accuracy``, ``steps``, ``alignment``, ``failed``) are
+    gathered to the host. A member count that does not divide over the devices is refused
+    before any work. On one device nothing is sharded.
     """
-    bound, state, run_keys = _prepared(simulators, models, stream, keys)
+    bound, state, run_keys, stream, sharding = _prepared(simulators, models, stream, keys, devices)
     metrics = []
     bar = tqdm(total=stream.num, desc="presentations", unit="pres", disable=not progress)
     start = 0
     while start < stream.num:
         count = min(chunk, stream.num - start)
-        state, out = _run_chunk(bound, state, stream, jnp.asarray(start), run_keys, count)
+        first = _whole(jnp.asarray(start), sharding)
+        state, out = _run_chunk(bound, state, stream, first, run_keys, count, sharding)
         metrics.append(out)
         start += count
         bar.update(count)
     bar.close()
-    loss, acc, steps, failed, alignment = (jnp.concatenate(m, axis=1) for m in zip(*metrics))
+    metrics = tuple(jnp.concatenate(m, axis=1) for m in zip(*metrics))
+    if sharding is not None:
+        metrics = tuple(jnp.asarray(m) for m in to_host(metrics))
+    loss, acc, steps, failed, alignment = metrics
 
-    def result(b, s, loss, acc, steps, alignment):
-        hardware = split_state(b, s)[1][1]
-        return SimulationResult(
-            b._model(s),
-            s.rule,
-            s.delta,
-            s.perturbation,
-            s.neurons,
-            loss,
-            acc,
-            steps,
-            alignment,
-            b.circuit(s, hardware),
-            s.hardware,
-        )
+    def parts(b, s):
+        return b.model(s), b.circuit(s)
 
-    results = eqx.filter_vmap(result, in_axes=(eqx.if_array(0), 0, 0, 0, 0, 0))(
-        bound, state, loss, acc, steps, alignment
+    model, circuit = eqx.filter_vmap(parts, in_axes=(eqx.if_array(0), 0))(bound, state)
+    results = SimulationResult(
+        model,
+        state.rule,
+        state.delta,
+        state.perturbation,
+        state.neurons,
+        loss,
+        acc,
+        steps,
+        alignment,
+        circuit,
+        state.hardware,
     )
     finite = np.isfinite(np.asarray(loss))
     diverged = np.where(finite.all(axis=1), -1, np.argmin(finite, axis=1))

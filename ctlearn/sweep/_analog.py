@@ -23,6 +23,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 from .. import dynamics as ct
+from .._mesh import Devices, resolve_devices, to_host
 from ..data import load_dataset
 from ..losses import accuracy, get_loss
 from ..nn import Network
@@ -177,10 +178,22 @@ def _dataset(name: str):
 class AnalogSweep:
     """The evaluation function of an analog sweep (``run_sweep(spec, out, AnalogSweep(spec,
     model))``): ``model(base, input_shape, num_classes, key)`` builds a member's initial
-    network. Construction validates
-    the base, the grid and every point's physics against the presentations, before any work."""
+    network. ``devices`` (``None``: all of ``jax.devices()``, every host's after
+    ``ctlearn.train.initialize_distributed``; a count; or a list) share each chunk's members
+    (``simulate_ensemble``). Construction validates the devices (every chunk must split evenly
+    over them), the base, the grid and every point's physics against the presentations, before
+    any work."""
 
-    def __init__(self, spec: SweepSpec, model: ModelFactory, *, progress: bool = False):
+    def __init__(
+        self,
+        spec: SweepSpec,
+        model: ModelFactory,
+        *,
+        progress: bool = False,
+        devices: Devices = None,
+    ):
+        self.devices = resolve_devices(devices)
+        spec.check_devices(len(self.devices), jax.device_count())
         self.base = AnalogBase.from_dict(spec.base)
         check_grid(spec)
         self.model = model
@@ -210,8 +223,9 @@ class AnalogSweep:
             keys=[jax.random.fold_in(k, 1) for k in keys],
             chunk=self.base.chunk,
             progress=self.progress,
+            devices=self.devices,
         )
-        test_loss, test_acc = _test(ensemble.results.circuit, self.data, self.base)
+        test_loss, test_acc = to_host(_test(ensemble.results.circuit, self.data, self.base))
         r = ensemble.results
         tail = max(1, self.base.presentations // 10)
         rows = []

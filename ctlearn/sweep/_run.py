@@ -9,6 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_write_text
@@ -43,6 +46,11 @@ def run_sweep(
     same spec evaluates only the chunks still missing; a spec that differs from the saved one
     (other than in its name) is refused. ``max_chunks`` caps the chunks evaluated by this call,
     to run a sweep in slices. ``progress`` shows a bar over members; nothing else is printed.
+
+    With several processes (hosts, after ``ctlearn.train.initialize_distributed``) every
+    process calls ``run_sweep`` alike and evaluates the chunks missing from process 0's
+    ``out_dir``; only process 0 writes. Each process returns the rows it read and evaluated: the
+    same table on every process when ``out_dir`` is on a filesystem they share.
     """
     if max_chunks is not None and (
         not isinstance(max_chunks, int) or isinstance(max_chunks, bool) or max_chunks < 0
@@ -68,8 +76,6 @@ def run_sweep(
         )
     else:
         rows = []
-    if saved != canonical:  # a new sweep, or only the name changed
-        atomic_write_text(spec_path, json.dumps(canonical, indent=2) + "\n")
 
     params = list(spec.grid)
     chunks = spec.chunks()
@@ -77,11 +83,21 @@ def run_sweep(
     # Rows of members the spec does not have can only come from a hand-edited file: drop them.
     table = {(r["point"], r["seed"]): r for r in rows if (r["point"], r["seed"]) in wanted}
     # A chunk with any member missing is recomputed whole, so its members share one evaluation.
-    pending = [chunk for chunk in chunks if any((m.point, m.seed) not in table for m in chunk)]
+    missing = np.array([any((m.point, m.seed) not in table for m in chunk) for chunk in chunks])
+    writes = jax.process_index() == 0
+    if jax.process_count() > 1:
+        # Several hosts evaluate each chunk together (a sharded ensemble), so they must agree on
+        # the chunks: process 0's directory decides, and only process 0 writes to it, once every
+        # process has read it.
+        missing = np.asarray(multihost_utils.broadcast_one_to_all(missing.astype(np.int32))) > 0
+        multihost_utils.sync_global_devices("ctlearn: sweep directory read")
+    pending = [chunk for chunk, todo in zip(chunks, missing) if todo]
     done = len(wanted) - sum(len(chunk) for chunk in pending)
     if max_chunks is not None:
         pending = pending[:max_chunks]
-    if table:
+    if writes and saved != canonical:  # a new sweep, or only the name changed
+        atomic_write_text(spec_path, json.dumps(canonical, indent=2) + "\n")
+    if writes and table:
         # A kill between the two writes of the last chunk leaves results.csv one chunk behind
         # results.json (which resumes are read from): bring it up to date.
         _write_results(out_dir, _sorted(table), params)
@@ -93,7 +109,8 @@ def run_sweep(
             metrics = evaluate(spec, list(chunk))
             for member, row in zip(chunk, _chunk_rows(chunk, metrics, params)):
                 table[member.point, member.seed] = row
-            _write_results(out_dir, _sorted(table), params)
+            if writes:
+                _write_results(out_dir, _sorted(table), params)
             bar.update(len(chunk))
     return [dict(row) for row in _sorted(table)]
 

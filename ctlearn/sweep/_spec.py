@@ -39,7 +39,8 @@ class SweepSpec:
     its values (numbers, strings, bools or None); key order sets the order of the points, the last
     key varying fastest. ``base`` holds settings shared by all points; the engine only stores it.
     ``seeds`` is a list of distinct non-negative ints, or an int n meaning ``range(n)``.
-    ``ensemble`` is the number of members handed to the evaluation function at once.
+    ``ensemble`` is the number of members handed to the evaluation function at once; an
+    evaluation that splits them over devices needs every chunk to split (``check_devices``).
     """
 
     grid: dict[str, list[GridValue]]
@@ -84,6 +85,32 @@ class SweepSpec:
         on the spec, so a resumed sweep evaluates exactly the chunks a fresh one would."""
         members = self.members()
         return [members[i : i + self.ensemble] for i in range(0, len(members), self.ensemble)]
+
+    def check_devices(self, num_devices: int, available: int) -> None:
+        """Raises, before any work, unless every chunk's members split evenly over
+        ``num_devices`` devices (a sharded ensemble), naming the values and the valid choices;
+        ``available`` is how many devices there are to choose from."""
+        if self.ensemble % num_devices:
+            multiples = ", ".join(str(num_devices * k) for k in range(1, 4))
+            raise ValueError(
+                f"ensemble {self.ensemble} does not split over the {num_devices} devices in use: "
+                f"choose an ensemble that is a multiple of {num_devices} ({multiples}, ...), or "
+                f"devices that divide {self.ensemble} "
+                f"({_divisors(self.ensemble, available)} of the {available} available)"
+            )
+        # Chunks hold `ensemble` members but the last one holds the rest: with `ensemble` a
+        # multiple of num_devices, it splits exactly when the member count does.
+        members = len(self.points()) * len(self.seeds)
+        if members % num_devices:
+            common = math.gcd(members, self.ensemble)
+            raise ValueError(
+                f"the sweep's {members} members ({len(self.points())} points x "
+                f"{len(self.seeds)} seeds) leave a last chunk of {members % self.ensemble} "
+                f"that does not split over the {num_devices} devices in use: choose seeds or grid "
+                f"values that make the member count a multiple of {num_devices}, or devices that "
+                f"divide both {members} and ensemble {self.ensemble} "
+                f"({_divisors(common, available)} of the {available} available)"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """The canonical form stored as ``spec.json``: ``base`` with its keys sorted (its order
@@ -174,6 +201,10 @@ def spec_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def _canonical(value: Any) -> str:
     # Compare as JSON text: in Python True == 1 == 1.0, but they are different grid values.
     return json.dumps(value, sort_keys=True)
+
+
+def _divisors(n: int, at_most: int) -> str:
+    return ", ".join(str(d) for d in range(1, min(n, at_most) + 1) if n % d == 0)
 
 
 def _is_int(value: Any) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
-from ..plotting_sweep import plot_phase_diagram, plot_sweep
+from .._mesh import Devices
 from ._analog import AnalogSweep, ModelFactory
 from ._run import run_sweep
 from ._spec import SweepSpec
@@ -35,15 +35,19 @@ def run_study(
     title: str | None = None,
     progress: bool = True,
     max_chunks: int | None = None,
+    devices: Devices = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) the sweep ``spec`` in ``out_dir`` and writes ``summary.md`` (the
     seed mean ± std of ``metrics`` per point) and figures: ``metrics`` against grid name ``x``
     (one line per value of ``series``), or, with ``y``, one phase diagram per metric over
     (``x``, ``y``) with cells whose mean reaches ``threshold`` marked as learning. Returns the
     rows, the summary and the figure paths (``complete`` is False while chunks remain, e.g.
-    after ``max_chunks``)."""
+    after ``max_chunks``). ``devices`` share each chunk's members (``AnalogSweep``)."""
+    # plotting_sweep imports this package (its tables): import it late.
+    from ..plotting_sweep import plot_phase_diagram, plot_sweep
+
     out = Path(out_dir)
-    evaluate = AnalogSweep(spec, model, progress=False)  # validates before any work
+    evaluate = AnalogSweep(spec, model, progress=False, devices=devices)  # validates first
     rows = run_sweep(spec, out, evaluate, progress=progress, max_chunks=max_chunks)
     by = list(spec.grid)
     summary = aggregate(rows, by, [*metrics, "diverged"])

@@ -14,12 +14,19 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxtyping import Array, Bool, Float, Int, PyTree
+
+from .._mesh import (
+    check_divisible,
+    line_mesh,
+    replicate,
+    replicated,
+    resolve_devices,
+    split_leading,
+    split_sharding,
+)
 
 BATCH_AXIS = "batch"
 
@@ -35,30 +42,18 @@ class DataParallel:
     def __init__(self, devices: Sequence[jax.Device]):
         if not devices:
             raise ValueError("DataParallel needs at least one device")
-        self.mesh = Mesh(np.array(devices), (BATCH_AXIS,))
-        self.batch_sharding = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
-        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        self.mesh = line_mesh(devices, BATCH_AXIS)
+        self.batch_sharding = split_sharding(self.mesh)
+        self.replicated = replicated(self.mesh)
 
     @classmethod
     def over(cls, count: int | None = None) -> DataParallel:
         """The first ``count`` of ``jax.devices()`` (all processes' devices); ``None`` takes all."""
-        available = jax.devices()
-        if count is None:
-            return cls(available)
-        if isinstance(count, bool) or not isinstance(count, numbers.Integral) or count < 1:
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, numbers.Integral)
+        ):
             raise ValueError(f"devices must be a positive integer or None, got {count!r}")
-        if count > len(available):
-            raise ValueError(
-                f"devices={count} asks for more devices than JAX sees ({len(available)} "
-                f"{available[0].platform} device(s)); on CPU, XLA_FLAGS="
-                f"--xla_force_host_platform_device_count={count} makes {count} host devices"
-            )
-        if jax.process_count() > 1 and count != len(available):
-            raise ValueError(
-                f"devices={count}: with {jax.process_count()} processes the mesh spans every "
-                f"device ({len(available)}); leave devices unset"
-            )
-        return cls(available[:count])
+        return cls(resolve_devices(count))
 
     @property
     def num_devices(self) -> int:
@@ -66,33 +61,18 @@ class DataParallel:
 
     def check_batch_size(self, batch_size: int, name: str = "batch_size") -> None:
         """Raises unless ``batch_size`` splits evenly over the devices."""
-        if batch_size % self.num_devices:
-            raise ValueError(
-                f"{name} {batch_size} is not divisible by the {self.num_devices} devices in use: "
-                f"choose a {name} that is a multiple of {self.num_devices}, or a number of devices "
-                f"(devices=, --devices) that divides {batch_size}"
-            )
+        check_divisible(batch_size, self.num_devices, name)
 
     def shard_batch(self, batch: PyTree[Array]) -> PyTree[Array]:
         """Places every array of ``batch`` (each of leading size ``batch_size``) split over the
         devices. With several processes, every process passes the same global batch."""
         jax.tree.map(lambda a: self.check_batch_size(a.shape[0]), batch)
-        if jax.process_count() == 1:
-            return jax.device_put(batch, self.batch_sharding)
-        # Each process gives the whole batch (global shape == local shape) and transfers the rows
-        # of its own devices only.
-        return jax.tree.map(
-            lambda a: jax.make_array_from_process_local_data(
-                self.batch_sharding, np.asarray(a), a.shape
-            ),
-            batch,
-        )
+        return split_leading(batch, self.batch_sharding)
 
     def replicate(self, tree: PyTree) -> PyTree:
         """``tree`` with every array leaf held whole on every device (other leaves unchanged).
         With several processes, the arrays must be equal on every process (JAX checks)."""
-        arrays, static = eqx.partition(tree, eqx.is_array)
-        return eqx.combine(jax.device_put(arrays, self.replicated), static)
+        return replicate(tree, self.replicated)
 
     def pad_batch(
         self, x: Float[Array, " n *input"], y: Int[Array, " n"]
