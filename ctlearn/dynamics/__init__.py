@@ -10,6 +10,9 @@ from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
 from ._differentiator import Differentiator as Differentiator
 from ._differentiator import DifferentiatorState as DifferentiatorState
+from ._engine import Plan as Plan
+from ._engine import plan as plan
+from ._engine import waveform_obstacle as waveform_obstacle
 from ._ensemble import EnsembleResult as EnsembleResult
 from ._ensemble import ensemble_memory as ensemble_memory
 from ._ensemble import simulate_ensemble as simulate_ensemble
@@ -50,4 +53,7 @@ from ._state import PresentationArgs as PresentationArgs
 from ._state import SimState as SimState
 from ._state import split_state as split_state
 from ._stream import Presentations as Presentations
+from ._term import CircuitTerm as CircuitTerm
+from ._waveform import AbstractTabulatedTerm as AbstractTabulatedTerm
+from ._waveform import WaveformRelaxation as WaveformRelaxation
 from ._weight_drift import WeightDrift as WeightDrift

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray
 
 from ..nn import Network
+from ._engine import Plan, plan
 from ._measure import measure
 from ._rule import Signals
 from ._simulator import Simulator
@@ -31,11 +32,13 @@ class BoundSimulator(eqx.Module):
     """``simulator`` bound to a network and a stream: ``simulator`` holds only the non-idealities
     ``prepare`` kept (those at their ideal values are left out unless kept), ``static`` is the
     network's non-trainable part (a state's ``params`` complete it) and ``transition`` the
-    stream's input transition (a local time)."""
+    stream's input transition (a local time); ``plan`` is how each presentation is integrated
+    (``ctlearn.dynamics.plan``: the waveform engine or a Diffrax stepping solver)."""
 
     simulator: Simulator
     static: Any = eqx.field(static=True)
     transition: float = eqx.field(static=True)
+    plan: Plan
 
     def model(self, state: SimState) -> Network:
         """The network with ``state``'s weights (the stored conductances)."""
@@ -63,14 +66,23 @@ class BoundSimulator(eqx.Module):
         return params
 
     def raw_signals(
-        self, model: Network, state: SimState, t, args: PresentationArgs, w_dot=None
+        self,
+        model: Network,
+        state: SimState,
+        t,
+        args: PresentationArgs,
+        w_dot=None,
+        perturbation=None,
     ) -> Signals:
         """The instantaneous signals at local time ``t`` as they are in the circuit (``w_dot``:
-        tangent of the weights), before the non-idealities' ``observe``."""
+        tangent of the weights), before the non-idealities' ``observe``. ``perturbation``: the
+        process's ``(p, ṗ)`` at ``t`` where the caller has it already (a tabulated grid)."""
         sim = self.simulator
         x, x_dot = blended_input(args.previous, args.x, t, self.transition)
         if sim.perturbation is None:
             p, p_dot = (), ()
+        elif perturbation is not None:
+            p, p_dot = perturbation
         else:
             p, p_dot = sim.perturbation(
                 joined_perturbation(state.perturbation, args.perturbation), t
@@ -87,7 +99,7 @@ class BoundSimulator(eqx.Module):
             sim.neurons,
             sim.loss,
             model,
-            (x, x_dot if sim.input_rate else jnp.zeros_like(x_dot)),
+            (x, x_dot if sim.input_rate else None),
             args.y,
             (p, p_dot),
             activity=state.neurons,
@@ -110,15 +122,18 @@ class BoundSimulator(eqx.Module):
             signals = h.observe(signals, h_state, t)
         return signals
 
-    def vector_field(self, t, state: SimState, args: PresentationArgs) -> SimState:
-        """The rate of every part of the (split) state at local time ``t`` (Diffrax's ODE)."""
+    def vector_field(
+        self, t, state: SimState, args: PresentationArgs, perturbation=None
+    ) -> SimState:
+        """The rate of every part of the (split) state at local time ``t`` (Diffrax's ODE);
+        ``perturbation``: ``(p, ṗ)`` at ``t`` if already evaluated (see ``raw_signals``)."""
         sim = self.simulator
         model = self.model(state)
-        raw = self.raw_signals(model, state, t, args)
+        raw = self.raw_signals(model, state, t, args, perturbation=perturbation)
         signals = self._observe(raw, state, t, args)
         w_dot, rule_dot = sim.rule.rates(model, signals, state.rule)
         if sim.weight_rate:
-            raw = self.raw_signals(model, state, t, args, w_dot=w_dot)
+            raw = self.raw_signals(model, state, t, args, w_dot, perturbation)
             signals = self._observe(raw, state, t, args)
             w_dot, rule_dot = sim.rule.rates(model, signals, state.rule)
         w_dot = eqx.filter(w_dot, eqx.is_inexact_array)
@@ -163,9 +178,8 @@ def prepare(
     simulator.check(stream)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     hardware = tuple(h for h in simulator.hardware if keep_ideal or not h.is_ideal())
-    bound = BoundSimulator(
-        dataclasses.replace(simulator, hardware=hardware), static, stream.transition
-    )
+    kept = dataclasses.replace(simulator, hardware=hardware)
+    bound = BoundSimulator(kept, static, stream.transition, plan(kept, stream, model))
     rule_key, perturbation_key = jax.random.split(key)
     x0 = stream.x[0]
     perturbation_state = None

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..estimators._objective import block_losses
@@ -31,7 +30,8 @@ def measure(
     noise: tuple[tuple[Array, ...], tuple[Array, ...]] | None = None,
     circuit: Callable[[Network], Network] | None = None,
 ) -> Signals:
-    """One ``jax.jvp`` of the network and its block losses at input ``x = (x, ẋ)`` and
+    """One ``jax.jvp`` of the network and its block losses at input ``x = (x, ẋ)`` (``ẋ``
+    ``None``: the input is held still) and
     perturbation ``p = (p, ṗ)`` (entering where ``rule.site`` says), with leaky neurons' states
     ``activity`` (their rates from the neuron model) and optionally the weights' rate ``w_dot``.
 
@@ -65,10 +65,18 @@ def measure(
     if activity is not None:
         _, trace0 = forward(x, injected[0], params, activity, n)
         activity_dot = neurons.drift(model if circuit is None else circuit(model), trace0, activity)
-    params_dot = jax.tree.map(jnp.zeros_like, params) if w_dot is None else w_dot
-    (losses, trace), (loss_rates, trace_dot) = jax.jvp(
-        forward,
-        (x, injected[0], params, activity, n),
-        (x_dot, injected[1], params_dot, activity_dot, n_dot),
-    )
+    # Inputs whose rate is zero (weights without ``w_dot``, an input without ``ẋ``) are held
+    # out of the jvp rather than given zero tangents, which would cost a matmul per layer each.
+    primals = {"p": injected[0], "activity": activity, "n": n}
+    tangents = {"p": injected[1], "activity": activity_dot, "n": n_dot}
+    if w_dot is not None:
+        primals["params"], tangents["params"] = params, w_dot
+    if x_dot is not None:
+        primals["x"], tangents["x"] = x, x_dot
+
+    def varying(moving):
+        held = {"x": x, "params": params}
+        return forward(**{**held, **moving})
+
+    (losses, trace), (loss_rates, trace_dot) = jax.jvp(varying, (primals,), (tangents,))
     return Signals(x, x_dot, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))

@@ -75,6 +75,21 @@ class AbstractPerturbation(eqx.Module):
         """The state at the start of the presentation that follows one of length ``duration``
         that started in ``state`` (the path continues C¹ across the boundary)."""
 
+    def grid(
+        self,
+        state: PyTree,
+        t0: Real[Array, ""] | float,
+        h: Real[Array, ""] | float,
+        panels: int,
+        offsets: Sequence[float],
+    ) -> Perturbation:
+        """``(p, ṗ)`` at every time ``t0 + h·(m + offsets[j])`` for ``m < panels``: each array
+        shaped ``[panels, len(offsets), *point_shape]``. This evaluates ``__call__`` at every
+        time in one batch; processes with cheaper ways along a regular grid override it."""
+        m = jnp.arange(panels, dtype=jnp.result_type(float))[:, None]
+        ts = t0 + h * (m + jnp.asarray(offsets, dtype=m.dtype))
+        return jax.vmap(jax.vmap(lambda t: self(state, t)))(ts)
+
     @abc.abstractmethod
     def rate_power(self) -> float:
         """c: the stationary time average of ṗ_i ṗ_j is c·δ_ij, the same c for every unit."""

@@ -58,6 +58,15 @@ class AbstractRule(eqx.Module):
         del model, key
         return None
 
+    def full_rate(self, model: Network) -> float:
+        """The fastest rate (1 / time unit) at which a part of ``model`` learns from a signal that
+        does not scale with the perturbation's rate power c (local heads' exact gradients, direct
+        feedback, learned feedback matrices), 0 for purely perturbative rules. Such parts move
+        η/(η·c) times faster than the perturbed layers; the waveform engine keeps its windows
+        short against this rate."""
+        del model
+        return 0.0
+
     def perturbation_shapes(self, model: Network, x: Array) -> list[tuple[int, ...]]:
         """Shapes of the perturbation the rule needs, one array per perturbed quantity."""
         if self.site == "pre":
@@ -79,6 +88,12 @@ class AbstractRule(eqx.Module):
     def rates(self, model: Network, signals: Signals, state: Any) -> tuple[Network, Any]:
         """``(ẇ, state rate)``: ``ẇ`` has the structure of ``eqx.filter(model,
         eqx.is_inexact_array)``."""
+
+
+def head_rate(rule: AbstractRule, model: Network) -> float:
+    """``rule.lr`` where a greedy rule trains local heads by their exact gradient, else 0."""
+    has_heads = any(h is not None for h in getattr(model, "heads", ()))
+    return rule.lr if rule.greedy and has_heads else 0.0
 
 
 def weight_leaves(model: Network) -> list[Array]:

@@ -8,7 +8,7 @@ import jax
 
 from ..estimators._fg_a import activity_forward_gradient, activity_grads
 from ..estimators._objective import assemble, exact_head_grads
-from ._rule import AbstractRule, Signals
+from ._rule import AbstractRule, Signals, head_rate
 
 RATES = ("injected", "measured")
 
@@ -29,6 +29,9 @@ class _ActivityRule(AbstractRule):
     def __check_init__(self):
         if self.rate not in RATES:
             raise ValueError(f"unknown rate {self.rate!r}; valid: {', '.join(RATES)}")
+
+    def full_rate(self, model):
+        return head_rate(self, model)
 
     def discrete(self, model, x, y, tangent, state):
         grads, _ = activity_forward_gradient(

@@ -39,6 +39,9 @@ class DFARule(AbstractRule):
     def init(self, model, *, key):
         return kaiming_feedback(model, key)
 
+    def full_rate(self, model):
+        return self.lr
+
     def discrete(self, model, x, y, tangent, state):
         return make_estimator("dfa", loss=self.loss).estimate(model, (x, y), state, key=None)[
             0
@@ -66,6 +69,9 @@ class FDFARule(AbstractRule):
 
     def init(self, model, *, key):
         return zero_feedback(model)
+
+    def full_rate(self, model):
+        return max(self.lr, self.feedback_rate)
 
     def discrete(self, model, x, y, tangent, state):
         trace = model(x)

@@ -21,6 +21,9 @@ class GradientFlow(AbstractRule):
     site: ClassVar[str] = "none"
     greedy: ClassVar[bool] = False
 
+    def full_rate(self, model):
+        return self.lr
+
     def discrete(self, model, x, y, tangent, state):
         return make_estimator("bp", loss=self.loss).estimate(model, (x, y), None, key=None)[0], None
 

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from ..estimators._objective import assemble, block_losses, exact_head_grads
-from ._rule import AbstractRule, Signals, perturb_weights
+from ._rule import AbstractRule, Signals, head_rate, perturb_weights
 
 
 def weight_perturbation_grads(model, direction, d_per_block, *, greedy: bool):
@@ -31,6 +31,9 @@ class _WeightRule(AbstractRule):
     lr: float
     loss: str = "cross_entropy"
     site: ClassVar[str] = "weights"
+
+    def full_rate(self, model):
+        return head_rate(self, model)
 
     def discrete(self, model, x, y, tangent, state):
         def losses(net):

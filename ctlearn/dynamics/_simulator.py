@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import diffrax
 import equinox as eqx
 
 from ..losses import get_loss
@@ -24,8 +23,15 @@ class Simulator(eqx.Module):
     would see during transitions). ``weight_rate``: it also carries the weights' own rate ``Ẇ``
     (``Ẇx`` terms), found by one fixed-point iteration (the exact relation is implicit).
     ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
-    ``solver``/``dt0``/``controller``: Diffrax's; ``None`` controller means a constant step
-    ``dt0``. ``max_steps`` per presentation. ``hardware``: the circuit's non-idealities
+    ``solver``: ``None`` (the default) chooses the fastest integration that meets the engine's
+    accuracy for these settings: the waveform engine (``WaveformRelaxation``: windows of each
+    presentation evaluated at all their time points at once), or, where it cannot serve (adaptive
+    step control, leaky neurons, filters and noise that evolve within a presentation), Heun at
+    ``dt0`` with a one-line warning saying why; or a ``WaveformRelaxation`` or any Diffrax solver
+    given explicitly (``diffrax.Heun()`` is the stepping reference). ``dt0``: the time resolution
+    (the fixed step of a stepping solver; the spacing of the waveform engine's time points);
+    ``controller``: a Diffrax step-size controller (``None``: constant steps). ``max_steps`` per
+    presentation, for stepping solvers. ``hardware``: the circuit's non-idealities
     (``AbstractNonIdeality`` components, at most one of each kind; see ``ctlearn.dynamics``).
     """
 
@@ -33,7 +39,7 @@ class Simulator(eqx.Module):
     perturbation: Any
     neurons: AbstractNeurons = Instantaneous()
     loss: str = eqx.field(static=True, default="cross_entropy")
-    solver: Any = diffrax.Heun()
+    solver: Any = None
     dt0: float | None = eqx.field(static=True, default=None)
     controller: Any = None
     input_rate: bool = eqx.field(static=True, default=False)

@@ -115,9 +115,14 @@ class Sinusoids(AbstractPerturbation):
     def __call__(self, state: SinusoidsState, t: Real[Array, ""] | float) -> Perturbation:
         p, p_dot = [], []
         for omega, phase in zip(state.omega, state.phase):
-            sin, cos = _sincos(omega * t + phase)
-            p.append(self._amplitude * jnp.sum(sin / omega, axis=0))
-            p_dot.append(self._amplitude * jnp.sum(cos, axis=0))
+            # A sum over components written out: XLA fuses it into the sines' loop, where a
+            # reduction over the leading axis ran ~3x slower on CPU (more so under vmap).
+            value = rate = 0.0
+            for k in range(self.components):
+                sin, cos = _sincos(omega[k] * t + phase[k])
+                value, rate = value + sin / omega[k], rate + cos
+            p.append(self._amplitude * value)
+            p_dot.append(self._amplitude * rate)
         return tuple(p), tuple(p_dot)
 
     def drift(self, state: SinusoidsState, t: Real[Array, ""] | float) -> SinusoidsState:

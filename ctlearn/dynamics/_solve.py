@@ -1,10 +1,11 @@
 """One presentation handed to ``diffrax.diffeqsolve``: the drift (the bound simulator's vector
-field), the diffusion of the noisy parts of the state, and the solver and step-size controller.
-This is the only place in ctlearn that calls ``diffeqsolve``."""
+field), the diffusion of the noisy parts of the state, and the solver, step-size controller and
+steps of the binding's ``Plan`` (the waveform engine or a stepping solver). This is the only
+place in ctlearn that calls ``diffeqsolve``."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import diffrax
 import equinox as eqx
@@ -15,6 +16,7 @@ from jaxtyping import PRNGKeyArray
 
 from ._bound import BoundSimulator
 from ._state import PresentationArgs, SimState, joined_perturbation, tuple_or_none
+from ._term import CircuitTerm
 
 
 def diffusion_term(
@@ -70,22 +72,6 @@ def diffusion_term(
     return diffrax.ControlTerm(operator, brownian)
 
 
-def solver_and_controller(bound: BoundSimulator) -> tuple[Any, Any]:
-    """The Diffrax solver and step-size controller of every presentation: the simulator's
-    solver; a constant step ``dt0`` without a controller, else its controller, told where the
-    input transition ends (the input's rate changes abruptly there)."""
-    sim = bound.simulator
-    if sim.controller is None:
-        controller = diffrax.ConstantStepSize()
-    elif bound.transition > 0:
-        controller = diffrax.ClipStepSizeController(
-            sim.controller, jump_ts=jnp.array([bound.transition])
-        )
-    else:
-        controller = sim.controller
-    return sim.solver, controller
-
-
 def solve_presentation(
     bound: BoundSimulator,
     state: SimState,
@@ -100,22 +86,34 @@ def solve_presentation(
     ``split_state``), noise drawn from ``key``; saved at its end unless ``saveat`` says
     otherwise. A failed solve is reported in the solution's ``result`` (``throw=False``).
     With ``progress``, Diffrax's progress meter follows the solve."""
-    terms = diffrax.ODETerm(bound.vector_field)
-    noise = diffusion_term(bound, state, args, key, duration)
-    if noise is not None:
-        terms = diffrax.MultiTerm(terms, noise)
-    solver, controller = solver_and_controller(bound)
+    plan = bound.plan
+    if plan.engine == "waveform":
+        # The plan admits the waveform engine only where nothing is noisy (see
+        # ``waveform_obstacle``), so there is no diffusion term to build.
+        terms = CircuitTerm(bound)
+    else:
+        if plan.tabulate:
+            steps = round(duration / plan.dt0)
+            perturbation = bound.simulator.perturbation
+            table = perturbation.grid(args.perturbation, 0.0, plan.dt0, steps + 1, (0.0,))
+            args = dataclasses.replace(args, table=jax.tree.map(lambda v: v[:, 0], table))
+            terms = CircuitTerm(bound)
+        else:
+            terms = diffrax.ODETerm(bound.vector_field)
+        noise = diffusion_term(bound, state, args, key, duration)
+        if noise is not None:
+            terms = diffrax.MultiTerm(terms, noise)
     return diffrax.diffeqsolve(
         terms,
-        solver,
+        plan.solver,
         0.0,
         duration,
-        bound.simulator.dt0,
+        plan.dt0,
         state,
         args=args,
         saveat=saveat or diffrax.SaveAt(t1=True),
-        stepsize_controller=controller,
-        max_steps=bound.simulator.max_steps,
+        stepsize_controller=plan.controller,
+        max_steps=plan.max_steps,
         throw=False,
         progress_meter=diffrax.TqdmProgressMeter() if progress else diffrax.NoProgressMeter(),
     )

@@ -35,13 +35,15 @@ class PresentationArgs(eqx.Module):
     presentation's input batch ``x`` and labels ``y``, the ``perturbation``'s fixed part (its
     whole state for closed-form processes, which only read it; keys and counters otherwise) and
     the non-idealities' fixed states ``hardware`` (drawn device parameters; ``None`` for the
-    evolving ones, whose states are in ``SimState``)."""
+    evolving ones, whose states are in ``SimState``); ``table``: the perturbation's ``(p, ṗ)``
+    at every step time ``n·dt0`` where the plan tabulates it (``None`` otherwise)."""
 
     previous: Array
     x: Array
     y: Array
     perturbation: Any
     hardware: tuple
+    table: Any = None
 
 
 def split_state(

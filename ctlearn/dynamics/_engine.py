@@ -1,0 +1,199 @@
+"""Which integration a simulator's presentations get: Diffrax's stepping solvers (by default Heun
+reading a perturbation tabulated once per presentation) or the waveform engine
+(``WaveformRelaxation`` over windows of each presentation). ``plan`` decides once per binding,
+before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax.numpy as jnp
+
+from ..nn import Network
+from ._hardware import concrete
+from ._neurons import Instantaneous
+from ._simulator import Simulator
+from ._stream import Presentations
+from ._waveform import WaveformRelaxation
+
+# The fastest perturbation component must be sampled at least this many times per radian of its
+# phase: ω_max·dt0 ≤ 1 keeps 2π ≈ 6.3 points per period, where a measured Δw error of ~2e-3
+# (second order through the ReLU kinks) stays below the engine's 5e-3 target.
+MAX_PHASE_STEP = 1.0
+# Parts that learn at their full rate r (see ``AbstractRule.full_rate``) get windows of at most
+# STIFFNESS / r, so that each Picard sweep shrinks the remaining error about tenfold.
+STIFFNESS = 0.1
+
+
+class Plan(eqx.Module):
+    """How every presentation is integrated: the Diffrax ``solver``, step-size ``controller``,
+    first step ``dt0`` and ``max_steps``; ``engine`` names it (``"waveform"`` or ``"diffrax"``),
+    ``tabulate`` says whether a stepping solver reads the perturbation from a table made once
+    per presentation on its grid n·dt0 (``"diffrax"`` only), and ``notice`` says why an
+    automatic choice could not take its fast path (``None`` otherwise)."""
+
+    solver: Any
+    controller: Any
+    dt0: float | None = eqx.field(static=True)
+    max_steps: int = eqx.field(static=True)
+    engine: str = eqx.field(static=True)
+    notice: str | None = eqx.field(static=True, default=None)
+    tabulate: bool = eqx.field(static=True, default=False)
+
+
+def waveform_obstacle(simulator: Simulator) -> str | None:
+    """Why the waveform engine cannot integrate ``simulator``'s presentations (``None`` if it
+    can): it needs a constant time resolution, a deterministic closed-form perturbation, no
+    fast neuron or filter states and no noise (their stiffness or Brownian paths call for
+    stepping)."""
+    if simulator.controller is not None:
+        return f"adaptive step control (controller={type(simulator.controller).__name__})"
+    perturbation = simulator.perturbation
+    if perturbation is not None and perturbation.evolves:
+        return f"a perturbation whose state evolves ({type(perturbation).__name__})"
+    if not isinstance(simulator.neurons, Instantaneous):
+        return f"neurons with state ({type(simulator.neurons).__name__})"
+    for h in simulator.hardware:
+        if h.evolves:
+            return f"a non-ideality with its own dynamics ({type(h).__name__})"
+        sigma = getattr(h, "sigma", None)
+        if sigma is not None and concrete(sigma) != 0:
+            return f"weight noise ({type(h).__name__} sigma={concrete(sigma)})"
+    return None
+
+
+def plan(simulator: Simulator, stream: Presentations, model: Network | None = None) -> Plan:
+    """The integration of ``simulator``'s presentations of ``stream`` (to ``model``: its local
+    heads and the rule's full-rate parts decide how short the waveform engine's windows must be).
+
+    ``solver=None`` (automatic) takes the fastest path measured on CPU (``sims.bench_engine``):
+    Heun at ``dt0`` reading the perturbation from a table made once per presentation on its
+    grid (``tabulation_obstacle`` says where it cannot, and the choice falls back to plain Heun
+    with a one-line notice, a warning, naming why). A ``WaveformRelaxation`` given explicitly
+    integrates windows of each presentation at once; it is refused, naming the obstacle, where
+    it cannot serve. Any Diffrax solver given explicitly runs exactly as given (the reference)."""
+    solver = simulator.solver
+    if isinstance(solver, WaveformRelaxation):
+        obstacle = waveform_obstacle(simulator)
+        if obstacle is None:
+            window, obstacle = _window(simulator, solver, stream, model)
+        if obstacle is not None:
+            raise ValueError(
+                f"WaveformRelaxation cannot integrate {obstacle}; use a Diffrax solver (e.g. "
+                "diffrax.Heun()) or solver=None to choose automatically"
+            )
+        return _waveform(simulator, solver, stream, window)
+    if solver is not None:
+        return _stepping(simulator, stream, None, tabulate=False)
+    simulator = dataclasses.replace(simulator, solver=diffrax.Heun())
+    if simulator.perturbation is None:  # nothing to tabulate
+        return _stepping(simulator, stream, None, tabulate=False)
+    obstacle = tabulation_obstacle(simulator, stream)
+    if obstacle is None:
+        return _stepping(simulator, stream, None, tabulate=True)
+    notice = (
+        f"ctlearn: presentations are integrated by plain Heun at dt0={simulator.dt0}, without "
+        f"the perturbation tabulated per presentation, because of {obstacle}"
+    )
+    warnings.warn(notice, stacklevel=3)
+    return _stepping(simulator, stream, notice, tabulate=False)
+
+
+def tabulation_obstacle(simulator: Simulator, stream: Presentations) -> str | None:
+    """Why a fixed-step solver cannot read the perturbation from a table on its grid n·dt0
+    (``None`` if it can): the grid must be the solver's only evaluation times (Euler or Heun at
+    a constant step that divides the presentation) and the perturbation closed-form."""
+    if simulator.controller is not None:
+        return f"adaptive step control (controller={type(simulator.controller).__name__})"
+    if not isinstance(simulator.solver, (diffrax.Euler, diffrax.Heun)):
+        return f"a solver that evaluates between steps ({type(simulator.solver).__name__})"
+    perturbation = simulator.perturbation
+    if perturbation is not None and perturbation.evolves:
+        return f"a perturbation whose state evolves ({type(perturbation).__name__})"
+    steps = stream.duration / simulator.dt0
+    if abs(steps - round(steps)) > 1e-6 * steps:
+        return f"a presentation of {stream.duration} that is not a whole number of steps dt0"
+    return None
+
+
+def _window(
+    simulator: Simulator, solver: WaveformRelaxation, stream: Presentations, model
+) -> tuple[float, str | None]:
+    """The longest window the engine may use (``solver.window``, default τ_p/2 or T/20 without a
+    perturbation, shortened against the rule's full rate), or the reason there is none."""
+    if solver.window is not None:
+        window = solver.window
+    elif simulator.perturbation is not None:
+        window = 0.5 * float(simulator.perturbation.tau)
+    else:
+        window = stream.duration / 20
+    rate = 0.0 if model is None else concrete(simulator.rule.full_rate(model))
+    panel = solver.nodes * simulator.dt0
+    if rate is None:
+        return window, "a rule whose full-rate parts are traced (their rate is unknown)"
+    if rate > 0:
+        window = min(window, STIFFNESS / rate)
+    if window < panel * (1 - 1e-9):
+        return window, (
+            f"parts that learn at their full rate {rate:g} ({type(simulator.rule).__name__}: "
+            f"local heads, direct or learned feedback, or an exact gradient), too fast for "
+            f"windows of one panel ({panel:g} = nodes·dt0; it needs rate·window <= {STIFFNESS})"
+        )
+    return window, None
+
+
+def _stepping(
+    simulator: Simulator, stream: Presentations, notice: str | None, *, tabulate: bool
+) -> Plan:
+    if simulator.controller is None:
+        controller = diffrax.ConstantStepSize()
+    elif stream.transition > 0:
+        # The input's rate changes abruptly where the transition ends: tell the controller.
+        controller = diffrax.ClipStepSizeController(
+            simulator.controller, jump_ts=jnp.array([stream.transition])
+        )
+    else:
+        controller = simulator.controller
+    return Plan(
+        simulator.solver,
+        controller,
+        simulator.dt0,
+        simulator.max_steps,
+        "diffrax",
+        notice,
+        tabulate,
+    )
+
+
+def _waveform(
+    simulator: Simulator, solver: WaveformRelaxation, stream: Presentations, window: float
+) -> Plan:
+    """Windows of at most ``window`` tile [0, T] with an edge where the input transition ends;
+    each holds ``panels`` panels of ``nodes`` points, enough for a node spacing of at most
+    ``dt0`` (refused where ``dt0`` is too coarse for the perturbation's band)."""
+    dt0 = simulator.dt0
+    perturbation = simulator.perturbation
+    if perturbation is not None:
+        omega = float(perturbation.max_frequency())
+        if omega * dt0 > MAX_PHASE_STEP * (1 + 1e-6):
+            raise ValueError(
+                f"dt0={dt0} samples the perturbation's fastest component (ω_max={omega:.4g} "
+                f"rad per time unit) {omega * dt0:.3g} rad apart: too few time points for its "
+                f"band; the waveform engine needs dt0 <= {MAX_PHASE_STEP / omega:.4g}"
+            )
+    segments = [(0.0, stream.transition), (stream.transition, stream.duration)]
+    edges, longest = [0.0], 0.0
+    for start, end in segments:
+        if end <= start:
+            continue
+        count = math.ceil((end - start) / window * (1 - 1e-9))
+        edges += [start + (end - start) * (i + 1) / count for i in range(count)]
+        longest = max(longest, (end - start) / count)
+    panels = solver.panels or math.ceil(longest / (solver.nodes * dt0) * (1 - 1e-9))
+    resolved = dataclasses.replace(solver, panels=panels, window=window)
+    return Plan(resolved, diffrax.StepTo(ts=tuple(edges)), None, len(edges) - 1, "waveform")
