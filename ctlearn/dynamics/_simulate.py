@@ -204,16 +204,24 @@ def simulate(
     good_state = state
     while first < stream.num:
         count = min(chunk, stream.num - first)
+        # ``first`` as an array: a Python int is static to filter_jit, so every chunk would
+        # compile again.
         state, (loss, acc, n_steps, failed, alignment), recorded = _run(
-            bound, state, stream, first, count, run_key, record
+            bound, state, stream, jnp.asarray(first), count, run_key, record
         )
         if bool(jnp.any(failed)):
             bad = first + int(np.argmax(np.asarray(failed)))
+            used = bound.plan
+            why = (
+                "the waveform engine's sweeps did not converge in a window: shorten its window "
+                "or use solver=diffrax.Heun()"
+                if used.engine == "waveform"
+                else f"Diffrax: not successful, e.g. more than max_steps={used.max_steps} steps"
+            )
             raise RuntimeError(
-                f"the solve of presentation {bad} failed (Diffrax: not successful, e.g. more than "
-                f"max_steps={simulator.max_steps} steps): solver {type(simulator.solver).__name__}"
-                f", dt0={simulator.dt0}, controller={simulator.controller}, duration "
-                f"{stream.duration}, tau_p="
+                f"the solve of presentation {bad} failed ({why}): solver "
+                f"{type(used.solver).__name__}, dt0={simulator.dt0}, controller="
+                f"{simulator.controller}, duration {stream.duration}, tau_p="
                 f"{None if simulator.perturbation is None else simulator.perturbation.tau}"
             )
         finite = np.isfinite(np.asarray(loss))
