@@ -15,9 +15,19 @@ FG-A along one direction per step and along as many as a presentation averages o
 beside discrete LG-FG-A at its matched learning rate, for ``mixer_epochs``.
 
 Resumable: every finished mode writes ``DIR/modes/<mode>.json`` (curve, final accuracy, wall
-time, settings) and a rerun with the same settings skips it. ``DIR/summary.json`` (with the
-provenance: command, commit, machine), ``summary.md`` and ``learning_curves.png`` gather the
-finished modes.
+time, settings) and a rerun with the same settings skips it (a mode whose solve failed keeps its
+curve so far and is run again). ``DIR/summary.json`` (with the provenance: command, commit,
+machine), ``summary.md`` and ``learning_curves.png`` gather the finished modes.
+
+Measured with the defaults (``results/continuous_fashion``; 2 shared CPU cores, 4 epochs of
+batches of 128, T = 2 τ_p, one sinusoid per unit, σ = τ_p, the default tabulated-Heun engine at
+dt0 = τ_p/16, ~0.2 s per presentation): continuous FDFA reaches 85 % test accuracy after 2.4
+minutes of training and ends at 86.8 % (6 minutes); continuous FG-A and LG-FG-A (η·c·T = 0.01)
+end near 75 % (best ~79 %), between discrete FG-A ×1 and ×4 at the same learning rate; discrete
+BP at that rate, 84.6 %. The LocalMixer S/1/1 after one epoch: continuous LG-FG-A 79.3 %,
+discrete LG-FG-A 73.7 %. T is short on purpose: these rules average their perturbation over many
+presentations anyway (FDFA's feedback over 1/α, the weights over 1/(η·c)), and a longer
+presentation costs proportionally more time points.
 """
 
 from __future__ import annotations
@@ -85,7 +95,11 @@ class FashionConfig:
     """Settings of every mode. Times are in units of τ_p (``tau_p`` = 1 by default).
 
     ``eta``: η of the FG-A and LG-FG-A circuits (1/time); ``fdfa_eta`` that of the FDFA circuit
-    and ``feedback_rate`` its α. The discrete modes run plain SGD at η·c·T with c = (σ/τ_p)².
+    and ``feedback_rate`` its α. ``sigma``: the perturbation's σ, c = (σ/τ_p)² its rate power.
+    The perturbation-driven updates move at η·c per unit time, but LG-FG-A's local heads (their
+    exact local gradient) and FDFA's output layer (its own error) at η whatever c: σ = τ_p
+    (c = 1, the default) keeps every part of a network at η·T per presentation. The discrete
+    modes run plain SGD at η·c·T of the FG-A circuit.
     ``duration``: T per presentation; ``transition``: the fraction of T spent blending from the
     previous batch; ``dt0``: the solver's step; ``components``/``band``: sinusoids per unit and
     their frequency band (multiples of 2π/τ_p). ``matched_samples``: directions per step of the
@@ -97,27 +111,27 @@ class FashionConfig:
 
     dataset: str = "fashion_mnist"
     widths: tuple[int, ...] = (256, 256)
-    batch_size: int = 64
-    epochs: int = 3
+    batch_size: int = 128
+    epochs: int = 4
     budget_minutes: float = 20.0
-    eta: float = 30.0
-    fdfa_eta: float = 30.0
-    feedback_rate: float = 1.0
-    sigma: float = 0.1
+    eta: float = 0.005
+    fdfa_eta: float = 0.03
+    feedback_rate: float = 0.05
+    sigma: float = 1.0
     tau_p: float = 1.0
-    duration: float = 10.0
-    transition: float = 0.1
-    dt0: float = 0.05
-    components: int = 2
+    duration: float = 2.0
+    transition: float = 0.0
+    dt0: float = 0.0625
+    components: int = 1
     band: tuple[float, float] = (0.5, 2.0)
-    matched_samples: int = 10
+    matched_samples: int = 4
     train_size: int | None = None
     test_size: int | None = None
-    eval_every: int = 100
+    eval_every: int = 50
     modes: tuple[str, ...] = MLP_MODES
     mixer_preset: str = "S/1/1"
     mixer_channels: int | None = None
-    mixer_eta: float = 30.0
+    mixer_eta: float = 0.005
     mixer_epochs: int = 1
     mixer_budget_minutes: float = 60.0
     seed: int = 0
@@ -217,9 +231,9 @@ QUICK = dict(
     widths=(16, 16),
     batch_size=16,
     epochs=1,
-    eta=5.0,
-    fdfa_eta=5.0,
-    mixer_eta=5.0,
+    eta=0.05,
+    fdfa_eta=0.05,
+    mixer_eta=0.05,
     duration=2.0,
     dt0=0.05,
     train_size=64,
@@ -241,7 +255,8 @@ def main(config: FashionConfig, *, argv: list[str] | None = None) -> dict:
     for name in config.modes:
         mode = MODES[name]
         path = out / "modes" / f"{name}.json"
-        if path.is_file() and json.loads(path.read_text())["settings"] == config.settings(mode):
+        saved = json.loads(path.read_text()) if path.is_file() else None
+        if saved and saved["settings"] == config.settings(mode) and not saved.get("failed"):
             if config.progress:
                 print(f"{name}: finished earlier, skipped ({path})", flush=True)
             continue
@@ -397,11 +412,14 @@ def _continuous(config, name, mode, model, x, y, data, keys) -> dict:
         stopped = "budget"
     except ct.SimulationDiverged as e:
         stopped = f"diverged at presentation {e.presentation}"
+    except RuntimeError as e:  # a solve failed: keep the curve so far, rerun the mode next time
+        stopped = f"solver failed: {e}"
     result = last.get("result")
     summary = curve.summary(last.get("presentations", 0), y, stopped)
+    summary["failed"] = stopped.startswith("solver failed")
     summary["lr"] = float(sim.rule.lr)
     summary["effective_lr"] = ct.effective_learning_rate(sim, config.duration)
-    summary["solver"] = type(sim.solver).__name__
+    summary["solver"] = "automatic" if sim.solver is None else type(sim.solver).__name__
     if result is not None:
         summary["solver_steps_per_presentation"] = float(jnp.mean(result.steps))
         summary["train_accuracy_last_chunk"] = 100.0 * float(
@@ -519,27 +537,39 @@ def _markdown(summary: dict) -> str:
         "",
         f"Command: `{summary['provenance']['command']}` at commit "
         f"`{summary['provenance']['commit']}`.",
-        f"Batch {config['batch_size']}; continuous: Sinusoids σ = {config['sigma']:g}, τ_p = "
-        f"{config['tau_p']:g}, {config['components']} components in band {config['band']}, "
-        f"T = {config['duration']:g}, transition {config['transition']:g}·T, dt0 = "
-        f"{config['dt0']:g}. Discrete: plain SGD at the matched learning rate η·c·T. Wall "
-        "times: training only (compilation included, test evaluations excluded).",
         "",
-        "| mode | lr (η or SGD) | test accuracy (%) | test loss | samples | wall time (s) | "
-        "stopped by |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        f"MLP {'-'.join(str(w) for w in (784, *config['widths'], 10))} (ReLU, a local head after "
+        f"the first hidden layer) and LocalMixer {config['mixer_preset']}; batch "
+        f"{config['batch_size']}, the same batches in the same order for every mode. Continuous: "
+        f"instantaneous neurons, Sinusoids τ_p = {config['tau_p']:g}, {config['components']} "
+        f"component(s) per unit in band {tuple(config['band'])} (× 2π/τ_p), σ = "
+        f"{config['sigma']:g} (c = (σ/τ_p)² = {(config['sigma'] / config['tau_p']) ** 2:g}; "
+        f"FDFA: α = {config['feedback_rate']:g}), T = {config['duration']:g}, transition "
+        f"{config['transition']:g}·T, dt0 = {config['dt0']:g}, the default (automatic) solver. "
+        "Discrete: plain SGD at the matched learning rate η·c·T of the FG-A circuit (of the "
+        "LocalMixer's LG-FG-A circuit for its pair). Wall times: training only (compilation "
+        "included, test evaluations excluded).",
+        "",
+        f"| mode | η | SGD lr (η·c·T) | test accuracy (%) | best (%) | first ≥ "
+        f"{TARGET_ACCURACY:g} % at (s) | epochs | wall time (s) | stopped by |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for mode in summary["modes"].values():
+        curve = mode["curve"]
+        reached = [s for s, a in zip(curve["train_s"], curve["accuracy"]) if a >= TARGET_ACCURACY]
+        eta = f"{mode['lr']:.4g}" if mode["kind"] == "continuous" else "—"
+        sgd = mode.get("effective_lr", mode["lr"])
         lines.append(
-            f"| {mode['label']} | {mode['lr']:.4g} | {mode['test_accuracy']:.2f} | "
-            f"{mode['test_loss']:.4f} | {mode['samples']:,} | {mode['wall_s']:.0f} | "
+            f"| {mode['label']} | {eta} | {sgd:.4g} | {mode['test_accuracy']:.2f} | "
+            f"{max(curve['accuracy']):.2f} | {f'{reached[0]:.0f}' if reached else '—'} | "
+            f"{mode['presentations'] / mode['per_epoch']:.2f} | {mode['wall_s']:.0f} | "
             f"{mode['stopped']} |"
         )
     target = summary["target"]
     if target is not None:
         lines += [
             "",
-            f"**Target** (the best continuous rule ≥ {target['threshold_accuracy']:g} % test "
+            f"**Target** (the best continuous MLP rule ≥ {target['threshold_accuracy']:g} % test "
             f"accuracy within 20 minutes of training): best {MODES[target['best_mode']].label}, "
             f"{target['best_within_20_minutes']:.2f} % within 20 minutes: "
             f"**{'met' if target['met'] else 'not met'}**.",

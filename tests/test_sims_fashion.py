@@ -20,7 +20,7 @@ def test_quick_run_writes_outputs_feeds_every_mode_the_same_batches_and_resumes(
         assert 0 <= mode["test_accuracy"] <= 100 and mode["wall_s"] > 0
     digests = {m["labels_sha256"] for m in summary["modes"].values()}
     assert len(digests) == 1  # the same labels in the same order
-    # The discrete modes step at the matched learning rate η·c·T = 5 · (0.1 / 1)² · 2.
+    # The discrete modes step at the matched learning rate η·c·T = 0.05 · (1 / 1)² · 2.
     assert summary["modes"]["bp"]["lr"] == pytest.approx(0.1)
     assert summary["provenance"]["command"]
     text = (tmp_path / "summary.md").read_text()
@@ -47,6 +47,7 @@ def test_quick_run_writes_outputs_feeds_every_mode_the_same_batches_and_resumes(
         (dict(transition=1.0), "transition is a fraction of T"),
         (dict(train_size=5), "train_size=5 holds less than one batch"),
         (dict(modes=("ct-bp",)), "modes must be among"),
+        (dict(modes=("bp", "bp")), "modes must not repeat"),
         (dict(mixer_preset="XL"), "unknown mixer_preset 'XL'"),
         (dict(band=(2.0, 1.0)), "band must be"),
     ],
