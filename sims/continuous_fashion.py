@@ -610,13 +610,16 @@ def _cli(argv: list[str]) -> FashionConfig:
         value = getattr(args, field.name, None)
         if value is not None and field.name not in ("out", "budget_minutes"):
             options[field.name] = tuple(value) if isinstance(value, list) else value
-    return FashionConfig(
-        **options,
-        modes=modes,
-        out=args.out,
-        budget_minutes=args.budget_minutes,
-        progress=not args.no_progress,
-    )
+    try:
+        return FashionConfig(
+            **options,
+            modes=modes,
+            out=args.out,
+            budget_minutes=args.budget_minutes,
+            progress=not args.no_progress,
+        )
+    except ValueError as e:  # one line naming the value, before any work
+        parser.error(str(e))
 
 
 if __name__ == "__main__":
