@@ -254,9 +254,10 @@ def _errors(fast, reference, model, stream, key, count=None) -> list[float]:
     return errors
 
 
-def accuracy(config: EngineBenchConfig, data) -> list[dict]:
+def accuracy(config: EngineBenchConfig, data, done=None) -> list[dict]:
     """(b): per case, the relative error of Δw per presentation against Heun at dt0/8 for the
-    default path and for the waveform engine (or why it cannot serve)."""
+    default path and for the waveform engine (or why it cannot serve); ``done(rows)`` after
+    each case (the summary is written as it grows)."""
     stream = _stream(data, config, config.accuracy_presentations)
     rows = []
     for name, (rule, perturbation, neurons, hardware, heads) in accuracy_cases(config).items():
@@ -281,6 +282,8 @@ def accuracy(config: EngineBenchConfig, data) -> list[dict]:
         except ValueError as error:
             row["waveform_error"], row["waveform_obstacle"] = None, str(error).split(";")[0]
         rows.append(row)
+        if done is not None:
+            done(rows)
         print(f"  {name}: default {row['default_error']:.2e}, waveform "
               f"{row['waveform_error'] if row['waveform_error'] is not None else '-'}",
               flush=True)  # fmt: skip
@@ -318,6 +321,9 @@ def markdown(summary: dict) -> str:
         "",
         f"## Largest Δw error per presentation against Heun at dt0/{REFINEMENT}",
         "",
+        ""
+        if summary.get("complete", True)
+        else f"(Partial: the run stopped after {len(summary['accuracy'])} cases.)\n",
         "| case | default path | its error | waveform engine's error | why the engine cannot |",
         "|---|---|---:|---:|---|",
     ]
@@ -332,15 +338,22 @@ def markdown(summary: dict) -> str:
 
 def main(config: EngineBenchConfig) -> dict:
     data = load_dataset("mnist1d")
-    print("(a) cost at the main job's settings", flush=True)
-    summary = {"config": dataclasses.asdict(config), "cost": cost(config, data)}
-    print(json.dumps(summary["cost"], indent=2), flush=True)
-    print("(b) accuracy of Δw per presentation", flush=True)
-    summary["accuracy"] = accuracy(config, data)
-    summary["provenance"] = provenance()
     out = Path(config.out)
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write_text(out / "summary.md", markdown(summary))
+    print("(a) cost at the main job's settings", flush=True)
+    summary = {"config": dataclasses.asdict(config), "cost": cost(config, data), "accuracy": []}
+    print(json.dumps(summary["cost"], indent=2), flush=True)
+
+    def write(rows):
+        # After every case, so that an interrupted run keeps what it measured.
+        summary["accuracy"] = list(rows)
+        summary["complete"] = len(rows) == len(accuracy_cases(config))
+        summary["provenance"] = provenance()
+        atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+        atomic_write_text(out / "summary.md", markdown(summary))
+
+    write([])
+    print("(b) accuracy of Δw per presentation", flush=True)
+    accuracy(config, data, done=write)
     print(markdown(summary))
     return summary
 

@@ -114,7 +114,10 @@ def main_job():
 
 @pytest.mark.parametrize(
     "solver,tolerance",
-    [(None, 8e-3), pytest.param(ct.WaveformRelaxation(sweeps=2), 2.5e-2, marks=pytest.mark.slow)],
+    [
+        pytest.param(None, 8e-3, marks=pytest.mark.slow),
+        pytest.param(ct.WaveformRelaxation(sweeps=2), 2.5e-2, marks=pytest.mark.slow),
+    ],
     ids=["auto", "waveform"],
 )
 def test_weight_change_per_presentation_matches_a_fine_heun_reference(solver, tolerance, main_job):
