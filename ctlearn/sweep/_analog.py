@@ -72,9 +72,11 @@ class AnalogBase:
     measured on the first ``test_size`` test examples, on the circuit as built (mismatch
     applied, without noise or perturbation). ``rule``: "fg-a" or "lg-fg-a" (the exact rule,
     ẏ = ṗ, with the ReLU ``mask``); ``lr``: η (1/time); ``sigma``/``tau_p``/``components``: the
-    sinusoidal perturbation; ``solver``/``dt0``: a fixed-step Diffrax solver ("euler" or
-    "heun"); ``chunk``: presentations per compiled call; ``hardware``: ``{kind: {field:
-    value}}``, the non-idealities every point has.
+    sinusoidal perturbation; ``solver``/``dt0``: "default" (the simulator's automatic
+    choice, ``solver=None``: Heun at ``dt0`` reading a tabulated perturbation, or plain Heun with a
+    one-line notice where it cannot) or a fixed-step Diffrax solver ("euler" or "heun"), at the
+    time resolution ``dt0``; ``chunk``: presentations per compiled call; ``hardware``:
+    ``{kind: {field: value}}``, the non-idealities every point has.
     """
 
     dataset: str = "mnist1d"
@@ -155,7 +157,11 @@ class AnalogBase:
 
 
 RULES = {"fg-a": ct.FGARule, "lg-fg-a": ct.LGFGARule}
-SOLVERS = {"euler": diffrax.Euler, "heun": diffrax.Heun}
+SOLVERS: dict[str, Callable[[], Any]] = {
+    "default": lambda: None,  # the simulator's automatic choice (ctlearn.dynamics._engine.plan)
+    "euler": diffrax.Euler,
+    "heun": diffrax.Heun,
+}
 
 
 def check_grid(spec: SweepSpec) -> None:

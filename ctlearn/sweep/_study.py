@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,13 +37,19 @@ def run_study(
     progress: bool = True,
     max_chunks: int | None = None,
     devices: Devices = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) the sweep ``spec`` in ``out_dir`` and writes ``summary.md`` (the
     seed mean ± std of ``metrics`` per point) and figures: ``metrics`` against grid name ``x``
     (one line per value of ``series``), or, with ``y``, one phase diagram per metric over
     (``x``, ``y``) with cells whose mean reaches ``threshold`` marked as learning. Returns the
     rows, the summary and the figure paths (``complete`` is False while chunks remain, e.g.
-    after ``max_chunks``). ``devices`` share each chunk's members (``AnalogSweep``)."""
+    after ``max_chunks``). ``devices`` share each chunk's members (``AnalogSweep``).
+
+    ``summary.json`` holds the spec, the summary rows, whether the sweep is complete and the
+    ``provenance`` of the call that wrote it (``ctlearn.provenance.provenance()`` unless given:
+    command, commit, machine); ``runs`` lists the provenance of every call on this directory
+    (a sweep run in slices), oldest first. ``summary.md`` names the command and commit."""
     # plotting_sweep imports this package (its tables): import it late.
     from ..plotting_sweep import plot_phase_diagram, plot_sweep
 
@@ -51,9 +58,31 @@ def run_study(
     rows = run_sweep(spec, out, evaluate, progress=progress, max_chunks=max_chunks)
     by = list(spec.grid)
     summary = aggregate(rows, by, [*metrics, "diverged"])
+    complete = len(rows) == len(spec.members())
+    origin = dict(provenance) if provenance is not None else _provenance()
     columns = by + [f"{m}_{s}" for m in metrics for s in ("mean", "std")]
     columns += ["diverged_mean", "diverged_n"]  # the fraction of seeds whose loss diverged
-    text = f"# {title or spec.name}\n\n" + markdown_table(summary, columns) + "\n"
+    text = (
+        f"# {title or spec.name}\n\n"
+        f"Command: `{origin.get('command')}` at commit `{origin.get('commit')}`"
+        f"{' (with uncommitted changes)' if origin.get('dirty') else ''}; "
+        f"{len(rows)} of {len(spec.members())} members"
+        f"{'' if complete else ' (incomplete: rerun the command to resume)'}. "
+        "Mean ± std over seeds (population std); diverged: the fraction of seeds whose loss "
+        "diverged.\n\n" + markdown_table(summary, columns) + "\n"
+    )
+    runs = _previous_runs(out) + [origin]
+    record = {
+        "name": spec.name,
+        "spec": spec.to_json(),
+        "complete": complete,
+        "members": len(rows),
+        "metrics": list(metrics),
+        "summary": summary,
+        "provenance": origin,
+        "runs": runs,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "summary.md", text)
     figures = []
     if y is None:
@@ -85,5 +114,19 @@ def run_study(
                     title=title,
                 )
             )
-    complete = len(rows) == len(spec.members())
     return {"rows": rows, "summary": summary, "figures": figures, "complete": complete}
+
+
+def _provenance() -> dict[str, Any]:
+    from ..provenance import provenance  # imports jax's device list: only when needed
+
+    return provenance()
+
+
+def _previous_runs(out: Path) -> list[dict[str, Any]]:
+    """The provenance of the earlier calls on ``out`` (none if it has no readable summary)."""
+    try:
+        runs = json.loads((out / "summary.json").read_text()).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return runs if isinstance(runs, list) else []
