@@ -1,4 +1,5 @@
-"""The analog-hardware sweep command and studies, end to end at toy sizes (MNIST-1D)."""
+"""The analog-hardware sweep command and studies, end to end at toy sizes (MNIST-1D, and
+Fashion-MNIST from the local IDX files), and the studies' presets."""
 
 from __future__ import annotations
 
@@ -6,9 +7,18 @@ import json
 
 import pytest
 
-from ctlearn.sweep import AnalogSweep, SweepSpec
-from sims import analog_sweep, study_phase
-from sims._analog import mlp_model
+from ctlearn.sweep import AnalogBase, AnalogSweep, SweepSpec
+from sims import (
+    analog_sweep,
+    study_differentiator,
+    study_mismatch,
+    study_noise,
+    study_phase,
+    study_precision,
+)
+from sims._analog import FASHION_BASE, mlp_model
+
+STUDIES = (study_noise, study_differentiator, study_precision, study_mismatch, study_phase)
 
 TOY_BASE = {
     "widths": [8],
@@ -108,3 +118,55 @@ def test_every_study_runs_end_to_end_in_quick_mode(tmp_path, name):
     result = module.main(["--quick", "--out", str(tmp_path), "--no-progress"])
     assert result["complete"]
     assert all(f.exists() for f in result["figures"])
+
+
+@pytest.mark.parametrize("study", STUDIES, ids=lambda m: m.__name__.split(".")[-1])
+def test_every_preset_is_a_valid_spec_whose_points_pass_the_physics_checks(study):
+    assert list(study.PRESETS) == ["mnist1d", "fashion"]
+    assert study.PRESETS["mnist1d"] is study.FULL  # the MNIST-1D spec stays the default
+    fashion = study.PRESETS["fashion"]
+    name = study.FULL["name"]
+    assert fashion["name"] == f"{name}_fashion"
+    for key, value in FASHION_BASE.items():  # the one shared base, only hardware added
+        assert fashion["base"][key] == value
+    assert set(fashion["base"]) - set(FASHION_BASE) <= {"hardware"}
+    spec = SweepSpec.from_dict(fashion)
+    assert len(spec.seeds) >= 2
+    assert len(spec.members()) % spec.ensemble == 0  # whole chunks: resumable in equal slices
+    # The grid spans harmless (the ideal value, or the mildest) to harmful.
+    assert max(len(values) for values in spec.grid.values()) >= 3
+    base = AnalogBase.from_dict(spec.base)
+    assert base.dataset == "fashion_mnist" and base.simulator({}).solver is None
+    AnalogSweep(spec, mlp_model)  # every point against the presentations, before any work
+    AnalogSweep(SweepSpec.from_dict(study.PRESETS["mnist1d"]), mlp_model)
+
+
+def test_a_quick_fashion_study_runs_and_records_where_its_numbers_came_from(tmp_path, capsys):
+    out = tmp_path / "precision"
+    argv = ["--preset", "fashion", "--quick", "--out", str(out), "--no-progress"]
+    result = study_precision.main([*argv, "--max-chunks", "0"])
+    assert not result["complete"] and result["rows"] == [] and result["figures"] == []
+    result = study_precision.main(argv)
+    assert result["complete"] and len(result["rows"]) == 2
+    assert all(0 <= r["test_accuracy"] <= 1 and r["failed"] == 0 for r in result["rows"])
+    assert [f.name for f in result["figures"]] == ["precision_fashion.png"]
+    assert result["figures"][0].exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] and summary["spec"]["base"]["dataset"] == "fashion_mnist"
+    assert summary["spec"]["base"]["widths"] == [8]  # the quick sizes
+    command = "python -m sims.study_precision " + " ".join(argv)
+    assert summary["provenance"]["command"] == command
+    assert summary["provenance"]["machine"]["cores"] >= 1 and "commit" in summary["provenance"]
+    assert [run["command"] for run in summary["runs"]] == [command + " --max-chunks 0", command]
+    text = (out / "summary.md").read_text()
+    assert f"Command: `{command}`" in text and "2 of 2 members" in text
+    assert "weight precision" in capsys.readouterr().out
+
+
+def test_an_unknown_preset_is_refused_naming_the_valid_ones(tmp_path, capsys):
+    with pytest.raises(SystemExit) as error:
+        study_noise.main(["--preset", "cifar10", "--out", str(tmp_path)])
+    assert error.value.code == 2
+    message = capsys.readouterr().err
+    assert "'cifar10'" in message and "'mnist1d'" in message and "'fashion'" in message
+    assert not any(tmp_path.iterdir())  # refused before any work

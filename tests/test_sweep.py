@@ -8,6 +8,7 @@ import pytest
 
 from ctlearn.plotting_sweep import plot_phase_diagram, plot_sweep
 from ctlearn.sweep import (
+    AnalogBase,
     Member,
     SweepSpec,
     aggregate,
@@ -294,6 +295,19 @@ def test_markdown_table():
     assert "| a\\|b |" in markdown_table([{"c": "a|b"}], ["c"])
     with pytest.raises(ValueError, match="'nope' not in the rows"):
         markdown_table(TABLE, ["sigma", "nope"])
+
+
+# --- analog sweeps' base -----------------------------------------------------------------------
+
+
+def test_analog_base_solvers_and_a_bad_solver_named():
+    import diffrax
+
+    assert AnalogBase(solver="default").simulator({}).solver is None  # the automatic engine
+    assert isinstance(AnalogBase(solver="heun").simulator({}).solver, diffrax.Heun)
+    assert isinstance(AnalogBase(solver="euler").simulator({}).solver, diffrax.Euler)
+    with pytest.raises(ValueError, match="unknown solver 'rk4'; valid: default, euler, heun"):
+        AnalogBase(solver="rk4")
 
 
 # --- figures -----------------------------------------------------------------------------------

@@ -42,9 +42,10 @@ def run_study(
     """Runs (or resumes) the sweep ``spec`` in ``out_dir`` and writes ``summary.md`` (the
     seed mean ± std of ``metrics`` per point) and figures: ``metrics`` against grid name ``x``
     (one line per value of ``series``), or, with ``y``, one phase diagram per metric over
-    (``x``, ``y``) with cells whose mean reaches ``threshold`` marked as learning. Returns the
-    rows, the summary and the figure paths (``complete`` is False while chunks remain, e.g.
-    after ``max_chunks``). ``devices`` share each chunk's members (``AnalogSweep``).
+    (``x``, ``y``) with cells whose mean reaches ``threshold`` marked as learning (none while
+    no member has finished). Returns the rows, the summary and the figure paths (``complete``
+    is False while chunks remain, e.g. after ``max_chunks``). ``devices`` share each chunk's
+    members (``AnalogSweep``).
 
     ``summary.json`` holds the spec, the summary rows, whether the sweep is complete and the
     ``provenance`` of the call that wrote it (``ctlearn.provenance.provenance()`` unless given:
@@ -85,7 +86,9 @@ def run_study(
     atomic_write_text(out / "summary.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "summary.md", text)
     figures = []
-    if y is None:
+    if not rows:  # nothing finished yet (e.g. max_chunks=0): no figure to draw
+        pass
+    elif y is None:
         figures.append(
             plot_sweep(
                 rows,
