@@ -35,7 +35,9 @@ class Plan(eqx.Module):
     first step ``dt0`` and ``max_steps``; ``engine`` names it (``"waveform"`` or ``"diffrax"``),
     ``tabulate`` says whether a stepping solver reads the perturbation from a table made once
     per presentation on its grid n·dt0 (``"diffrax"`` only), and ``notice`` says why an
-    automatic choice could not take its fast path (``None`` otherwise)."""
+    automatic choice could not take its fast path (``None`` otherwise). ``members``: how a
+    vmapped ensemble's fixed-step presentations are solved (``"fused"``: one solve carrying the
+    member axis in its state; ``"vmap"``: every member's solve vmapped, the reference)."""
 
     solver: Any
     controller: Any
@@ -44,6 +46,7 @@ class Plan(eqx.Module):
     engine: str = eqx.field(static=True)
     notice: str | None = eqx.field(static=True, default=None)
     tabulate: bool = eqx.field(static=True, default=False)
+    members: str = eqx.field(static=True, default="fused")
 
 
 def waveform_obstacle(simulator: Simulator) -> str | None:
