@@ -45,12 +45,25 @@ from ctlearn.train import TrainState, train_step
 from models import mlp
 
 COST_TARGET = 10.0
-PATHS = {
-    "heun": diffrax.Heun(),
-    "default": None,
-    "waveform": ct.WaveformRelaxation(sweeps=2),
-}
+ACCURACY_TARGET = 5e-3
 REFINEMENT = 8
+# (c): the steps whose Δw error is measured against a reference CONVERGENCE_REFERENCE times finer
+# than dt0, for the ReLU network and for the same network with a smooth activation.
+CONVERGENCE_STEPS = (1, 2, 4)
+CONVERGENCE_REFERENCE = 32
+CONVERGENCE_ACTIVATIONS = ("relu", "softplus")
+
+
+def paths(config: EngineBenchConfig) -> dict:
+    """The integration paths timed in (a): plain Heun, the default, the waveform engine over its
+    default windows (τ_p/2) and over one window per presentation part (every time point of the
+    presentation in one batched evaluation)."""
+    return {
+        "heun": diffrax.Heun(),
+        "default": None,
+        "waveform": ct.WaveformRelaxation(sweeps=2),
+        "waveform, whole presentation": ct.WaveformRelaxation(sweeps=2, window=config.duration),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +129,7 @@ def cost(config: EngineBenchConfig, data) -> dict:
     reference = dataclasses.replace(
         main_job_simulator(config, diffrax.Heun()), dt0=config.dt0 / REFINEMENT, max_steps=16384
     )
-    for name, solver in PATHS.items():
+    for name, solver in paths(config).items():
         simulator = main_job_simulator(config, solver)
         bound, state = ct.prepare(simulator, model, stream, key=key)
         errors[name] = max(_errors(simulator, reference, model, stream, key, count=3))
@@ -137,7 +150,7 @@ def cost(config: EngineBenchConfig, data) -> dict:
     calls["step"] = lambda: train_step(estimator, optimizer, train, x, y, key)
     calls["step_loop"] = lambda: step_loop(train)
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
-    per = {n: 1e3 * seconds[n] / config.presentations for n in PATHS}
+    per = {n: 1e3 * seconds[n] / config.presentations for n in paths(config)}
     step_ms = 1e3 * seconds["step"]
     loop_ms = 1e3 * seconds["step_loop"] / config.inner
     return {
@@ -275,19 +288,58 @@ def accuracy(config: EngineBenchConfig, data, done=None) -> list[dict]:
             )
             errors = _errors(default, reference, model, stream, key)
         row["default_error"] = max(errors)
-        waveform = dataclasses.replace(default, solver=PATHS["waveform"])
+        waveform = dataclasses.replace(default, solver=paths(config)["waveform"])
         try:
             errors = _errors(waveform, reference, model, stream, key)
             row["waveform_error"], row["waveform_obstacle"] = max(errors), None
         except ValueError as error:
             row["waveform_error"], row["waveform_obstacle"] = None, str(error).split(";")[0]
         rows.append(row)
+        jax.clear_caches()  # dozens of compiled cases in one process exhaust the compiler's memory
         if done is not None:
             done(rows)
         print(f"  {name}: default {row['default_error']:.2e}, waveform "
               f"{row['waveform_error'] if row['waveform_error'] is not None else '-'}",
               flush=True)  # fmt: skip
     return rows
+
+
+def convergence(config: EngineBenchConfig, data) -> dict:
+    """(c): the default path's Δw error per presentation at dt0/s for s in CONVERGENCE_STEPS
+    against Heun at dt0/CONVERGENCE_REFERENCE, for the main job's ReLU network and for the same
+    network with a smooth activation (the ReLU kinks, where ẏ and ṙ jump, are what limit the
+    order); the observed order is log2 of the ratio of median errors between successive steps."""
+    stream = _stream(data, config, config.accuracy_presentations)
+    key = jax.random.key(config.seed + 3)
+    out = {}
+    for activation in CONVERGENCE_ACTIVATIONS:
+        model = mlp(data.input_shape, data.num_classes, config.widths, activation=activation,
+                    local_heads=False, key=jax.random.key(config.seed))  # fmt: skip
+        base = ct.Simulator(
+            ct.FGARule(lr=config.eta, mask=activation == "relu"),
+            ct.Sinusoids(config.sigma, config.tau_p, components=4),
+            dt0=config.dt0,
+            max_steps=65536,
+        )
+        reference = dataclasses.replace(
+            base, solver=diffrax.Heun(), dt0=config.dt0 / CONVERGENCE_REFERENCE
+        )
+        rows = []
+        for s in CONVERGENCE_STEPS:
+            errors = _errors(dataclasses.replace(base, dt0=config.dt0 / s), reference, model,
+                             stream, key)  # fmt: skip
+            rows.append({"refinement": s, "median": float(np.median(errors)),
+                         "max": max(errors), "errors": errors})  # fmt: skip
+        for coarse, fine in zip(rows, rows[1:]):
+            ratio = coarse["median"] / fine["median"]
+            coarse["order"] = float(
+                np.log2(ratio) / np.log2(fine["refinement"] / coarse["refinement"])
+            )
+        out[activation] = rows
+        print(f"  {activation}: " + ", ".join(f"dt0/{r['refinement']} {r['median']:.2e}"
+                                             for r in rows), flush=True)  # fmt: skip
+        jax.clear_caches()
+    return out
 
 
 def markdown(summary: dict) -> str:
@@ -304,7 +356,7 @@ def markdown(summary: dict) -> str:
         f"discrete steps (in loop) | max Δw error (3 presentations, vs dt0/{REFINEMENT}) |",
         "|---|---:|---:|---:|---:|---:|",
     ]
-    for name in PATHS:
+    for name in c["presentation_ms"]:
         lines.append(
             f"| {name} | {c['presentation_ms'][name]:.2f} | "
             f"{c['speedup_over_heun'][name]:.2f} | {c['steps_per_presentation'][name]:.1f} | "
@@ -333,6 +385,33 @@ def markdown(summary: dict) -> str:
             f"| {r['case']} | {r['default_path']} | {r['default_error']:.2e} | {wave} | "
             f"{r['waveform_obstacle'] or ''} |"
         )
+    if summary.get("convergence"):
+        lines += [
+            "",
+            "## Convergence in the time step (main job, default path, against Heun at "
+            f"dt0/{CONVERGENCE_REFERENCE})",
+            "",
+            "| activation | step | median Δw error | max Δw error | observed order |",
+            "|---|---|---:|---:|---:|",
+        ]
+        for activation, rows in summary["convergence"].items():
+            for r in rows:
+                order = f"{r['order']:.2f}" if "order" in r else ""
+                lines.append(
+                    f"| {activation} | dt0/{r['refinement']} | {r['median']:.2e} | "
+                    f"{r['max']:.2e} | {order} |"
+                )
+        first = {a: rows[0]["max"] for a, rows in summary["convergence"].items()}
+        lines += [
+            "",
+            "At dt0, the largest error is "
+            + ", ".join(f"{v:.2e} for {a}" for a, v in first.items())
+            + f" (target {ACCURACY_TARGET:g}: "
+            + ", ".join(
+                f"{a} {'met' if v <= ACCURACY_TARGET else 'not met'}" for a, v in first.items()
+            )  # fmt: skip
+            + ").",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -354,6 +433,9 @@ def main(config: EngineBenchConfig) -> dict:
     write([])
     print("(b) accuracy of Δw per presentation", flush=True)
     accuracy(config, data, done=write)
+    print("(c) convergence in the time step", flush=True)
+    summary["convergence"] = convergence(config, data)
+    write(summary["accuracy"])
     print(markdown(summary))
     return summary
 
