@@ -308,6 +308,12 @@ def test_analog_base_solvers_and_a_bad_solver_named():
     assert isinstance(AnalogBase(solver="euler").simulator({}).solver, diffrax.Euler)
     with pytest.raises(ValueError, match="unknown solver 'rk4'; valid: default, euler, heun"):
         AnalogBase(solver="rk4")
+    # η given as an int (as JSON and TOML grids write 10) is the float every member shares.
+    for rule in (
+        AnalogBase(lr=30).simulator({}).rule,
+        AnalogBase().simulator({"rule.lr": 10}).rule,
+    ):
+        assert type(rule.lr) is float
 
 
 # --- figures -----------------------------------------------------------------------------------

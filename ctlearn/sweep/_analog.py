@@ -139,7 +139,9 @@ class AnalogBase:
 
     def simulator(self, params: Mapping[str, Any]) -> ct.Simulator:
         """The simulator of one grid point (``params``: grid name → value)."""
-        lr = params.get("rule.lr", self.lr)
+        # A float, as the ensemble's other members' η: an int would be a structural leaf
+        # (simulate_ensemble turns only floats into arrays), making a grid of η unvmappable.
+        lr = float(params.get("rule.lr", self.lr))
         hardware = {kind: dict(fields) for kind, fields in self.hardware.items()}
         for name, value in params.items():
             if name == "rule.lr":
