@@ -37,7 +37,9 @@ class Plan(eqx.Module):
     per presentation on its grid n·dt0 (``"diffrax"`` only), and ``notice`` says why an
     automatic choice could not take its fast path (``None`` otherwise). ``members``: how a
     vmapped ensemble's fixed-step presentations are solved (``"fused"``: one solve carrying the
-    member axis in its state; ``"vmap"``: every member's solve vmapped, the reference)."""
+    member axis in its state; ``"vmap"``: every member's solve vmapped, the reference);
+    ``brownian``: the Brownian path that drives noise (``None``: one increment per step at a
+    fixed step, a ``VirtualBrownianTree`` otherwise; ``"increments"`` or ``"tree"``)."""
 
     solver: Any
     controller: Any
@@ -47,6 +49,7 @@ class Plan(eqx.Module):
     notice: str | None = eqx.field(static=True, default=None)
     tabulate: bool = eqx.field(static=True, default=False)
     members: str = eqx.field(static=True, default="fused")
+    brownian: str | None = eqx.field(static=True, default=None)
 
 
 def waveform_obstacle(simulator: Simulator) -> str | None:
