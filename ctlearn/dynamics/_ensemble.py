@@ -27,6 +27,7 @@ from .._mesh import (
 from ..diagnostics import compiled_memory
 from ..nn import Network
 from ._simulate import SimulationResult, Simulator, prepare, run_presentations
+from ._solve import MEMBER_SOLVES, brownian_kind
 from ._stream import Presentations
 
 
@@ -97,16 +98,22 @@ def _member_sharding(devices: Devices, members: int) -> NamedSharding | None:
     return split_sharding(line_mesh(chosen, MEMBER_AXIS))
 
 
-def _prepared(simulators, models, stream, keys, devices):
+def _prepared(simulators, models, stream, keys, devices, members, brownian):
     if not (len(simulators) == len(models) == len(keys)) or not simulators:
         raise ValueError(
             f"an ensemble needs as many simulators ({len(simulators)}), models ({len(models)}) "
             f"and keys ({len(keys)}), at least one"
         )
+    if members not in MEMBER_SOLVES:
+        raise ValueError(f"members={members!r}; valid: {', '.join(MEMBER_SOLVES)}")
     sharding = _member_sharding(devices, len(simulators))
     prepared = [
         prepare(numeric(s), m, stream, key=k, keep_ideal=True)
         for s, m, k in zip(simulators, models, keys)
+    ]
+    prepared = [
+        (dataclasses.replace(b, plan=_plan(b.plan, members, brownian)), state)
+        for b, state in prepared
     ]
     bounds = [b for b, _ in prepared]
     first = _structure(bounds[0])
@@ -125,6 +132,14 @@ def _prepared(simulators, models, stream, keys, devices):
     return *members, stream, sharding
 
 
+def _plan(plan, members: str, brownian: str | None):
+    """``plan`` with the ensemble's way of solving its members and its Brownian path (checked
+    against the plan: one increment per step needs a fixed step)."""
+    if brownian is not None:
+        brownian_kind(plan, brownian)
+    return dataclasses.replace(plan, members=members, brownian=brownian)
+
+
 def _whole(tree, members: NamedSharding | None):
     """``tree`` held whole on every device the members are split over."""
     return tree if members is None else replicate(tree, replicated(members.mesh))
@@ -138,11 +153,15 @@ def ensemble_memory(
     keys: Sequence[PRNGKeyArray],
     chunk: int = 50,
     devices: Devices = None,
+    members: str = "fused",
+    brownian: str | None = None,
 ) -> dict[str, int]:
     """Compiled memory (bytes, ``ctlearn.diagnostics.compiled_memory``) of one call of
     ``chunk`` presentations of this ensemble, as ``simulate_ensemble`` runs it (per device when
     the members are split over several ``devices``)."""
-    bound, state, run_keys, stream, sharding = _prepared(simulators, models, stream, keys, devices)
+    bound, state, run_keys, stream, sharding = _prepared(
+        simulators, models, stream, keys, devices, members, brownian
+    )
     first = _whole(jnp.asarray(0), sharding)
     return compiled_memory(_run_chunk, bound, state, stream, first, run_keys, chunk, sharding)
 
@@ -156,6 +175,8 @@ def simulate_ensemble(
     chunk: int = 50,
     progress: bool = True,
     devices: Devices = None,
+    members: str = "fused",
+    brownian: str | None = None,
 ) -> EnsembleResult:
     """Member ``m`` is ``simulate(simulators[m], models[m], stream, key=keys[m])``, all in one
     ``vmap``: the members must share their structure (network shape, rule, perturbation,
@@ -171,8 +192,17 @@ def simulate_ensemble(
     presentation metrics (``loss``, ``accuracy``, ``steps``, ``alignment``, ``failed``) are
     gathered to the host. A member count that does not divide over the devices is refused
     before any work. On one device nothing is sharded.
+
+    ``members``: at a fixed step the members' presentations are solved as one solve carrying
+    the member axis in its state (``"fused"``, one step loop for all) or each member's solve
+    vmapped (``"vmap"``, the former path; adaptive steps always take it). ``brownian``: the
+    noise's Brownian path (``None``: one increment per step at a fixed step, the
+    ``VirtualBrownianTree`` otherwise; or ``"increments"``, ``"tree"``). Both only change how
+    the same numbers are computed, and the law of the noise, not a member's noise-free result.
     """
-    bound, state, run_keys, stream, sharding = _prepared(simulators, models, stream, keys, devices)
+    bound, state, run_keys, stream, sharding = _prepared(
+        simulators, models, stream, keys, devices, members, brownian
+    )
     metrics = []
     bar = tqdm(total=stream.num, desc="presentations", unit="pres", disable=not progress)
     start = 0
