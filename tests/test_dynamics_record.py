@@ -27,7 +27,7 @@ def _stream(presentations: int = 3) -> ct.Presentations:
 
 def _setup():
     model = mlp((10,), 3, (8,), local_heads=False, key=jax.random.key(0))
-    sim = ct.Simulator(ct.FGARule(lr=2.0), ct.Sinusoids(0.05, 0.2), dt0=0.05)
+    sim = ct.Simulator(ct.FGARule(lr=2.0), ct.Sinusoids(0.05, 0.2), dt0=0.02)
     return model, sim
 
 

@@ -102,7 +102,7 @@ def test_simulation_is_reproducible_from_its_key(perturbation, problem):
     stream = _stream(presentations=4)
     # η c T = 0.05 per presentation whatever the process's rate power c.
     lr = 0.05 / (perturbation.rate_power() * stream.duration)
-    sim = ct.Simulator(ct.FGARule(lr=lr), perturbation, dt0=0.01)
+    sim = ct.Simulator(ct.FGARule(lr=lr), perturbation, dt0=0.005)
     a = ct.simulate(sim, model, stream, key=jax.random.key(1), progress=False)
     b = ct.simulate(sim, model, stream, key=jax.random.key(1), progress=False)
     c = ct.simulate(sim, model, stream, key=jax.random.key(2), progress=False)
@@ -110,7 +110,7 @@ def test_simulation_is_reproducible_from_its_key(perturbation, problem):
     assert all(bool(jnp.array_equal(u, v)) for u, v in zip(leaves(a), leaves(b)))
     assert not all(bool(jnp.array_equal(u, v)) for u, v in zip(leaves(a), leaves(c)))
     assert a.loss.shape == (4,) and bool(jnp.all(jnp.isfinite(a.loss)))
-    assert int(a.steps[0]) == 50  # duration 0.5 at dt0 0.01
+    assert int(a.steps[0]) == 100  # duration 0.5 at dt0 0.005
     moved = eqx.filter(a.model, eqx.is_inexact_array)
     start = eqx.filter(model, eqx.is_inexact_array)
     assert float(tree_cosine(a.delta, jax.tree.map(jnp.subtract, moved, start))) > 0.999
@@ -147,7 +147,7 @@ def test_leaky_neurons_relax_to_the_instantaneous_network(problem):
 def test_record_presentation_traces_signals():
     model = mlp((10,), 4, (8,), key=jax.random.key(0))
     stream = _stream(presentations=2)
-    sim = ct.Simulator(ct.FGARule(lr=0.1), ct.Sinusoids(0.1, 0.05), dt0=0.01)
+    sim = ct.Simulator(ct.FGARule(lr=0.1), ct.Sinusoids(0.1, 0.05), dt0=0.005)
 
     def record(state, signals):
         return {"p_dot": signals.p_dot[0][0, :2], "r_dot": -signals.loss_rates[-1][0]}
@@ -164,6 +164,7 @@ def test_record_presentation_traces_signals():
         (dict(dt0=0.1), r"fixed step dt0=0.1 is larger than tau_p=0.05"),
         (dict(dt0=0.01, neurons=ct.Leaky(0.005)), r"larger than neurons' tau=0.005"),
         (dict(dt0=0.01, perturbation=ct.Sinusoids(0.1, 1.0)), r"shorter than the perturbation"),
+        (dict(dt0=0.01), r"dt0=0.01 gives too few time points for the perturbation's band"),
     ],
 )
 def test_non_physical_settings_fail_before_integrating(settings, message, problem):
@@ -191,8 +192,8 @@ def test_bad_components_fail_with_their_values():
 
 def test_a_solve_that_runs_out_of_steps_names_its_settings(problem):
     model, _, _ = problem
-    sim = ct.Simulator(ct.FGARule(lr=0.1), ct.Sinusoids(0.1, 0.05), dt0=0.01, max_steps=10)
-    with pytest.raises(RuntimeError, match=r"presentation 0 failed.*max_steps=10.*dt0=0.01"):
+    sim = ct.Simulator(ct.FGARule(lr=0.1), ct.Sinusoids(0.1, 0.05), dt0=0.005, max_steps=10)
+    with pytest.raises(RuntimeError, match=r"presentation 0 failed.*max_steps=10.*dt0=0.005"):
         ct.simulate(sim, model, _stream(), key=jax.random.key(0), progress=False)
 
 

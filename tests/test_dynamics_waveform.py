@@ -174,11 +174,22 @@ def test_settings_the_fast_path_cannot_serve_fall_back_with_a_one_line_notice():
 
 
 def test_too_few_time_points_for_the_perturbation_band_are_refused():
+    # ω_max = 2π·2/τ_p ≈ 12.57: dt0 = 0.1 is fine for a stepping solver (ω_max·dt0 <= π/2) but
+    # too coarse for the waveform engine (<= 1); dt0 = 0.2 would alias for any fixed step.
     model = mlp((10,), 4, (8,), local_heads=False, key=jax.random.key(0))
-    coarse = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), dt0=0.2,
+    stream = synthetic_stream(presentations=1)
+    coarse = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), dt0=0.1,
                           solver=ct.WaveformRelaxation())  # fmt: skip
-    with pytest.raises(ValueError, match=r"dt0=0.2 samples .* the waveform engine needs dt0 <="):
-        ct.prepare(coarse, model, synthetic_stream(presentations=1), key=jax.random.key(0))
+    with pytest.raises(ValueError, match=r"dt0=0.1 samples .* the waveform engine needs dt0 <="):
+        ct.prepare(coarse, model, stream, key=jax.random.key(0))
+    ct.prepare(dataclasses.replace(coarse, solver=None), model, stream, key=jax.random.key(0))
+    for solver in (None, diffrax.Heun(), ct.WaveformRelaxation()):
+        aliased = dataclasses.replace(coarse, dt0=0.2, solver=solver)
+        with pytest.raises(ValueError, match=r"dt0=0.2 gives too few time points .* dt0 <= 0.125"):
+            ct.prepare(aliased, model, stream, key=jax.random.key(0))
+    pid = diffrax.PIDController(rtol=1e-3, atol=1e-6)
+    adaptive = dataclasses.replace(coarse, dt0=0.2, solver=diffrax.Tsit5(), controller=pid)
+    ct.prepare(adaptive, model, stream, key=jax.random.key(0))  # its first step only: no limit
 
 
 def test_a_window_whose_sweeps_do_not_converge_fails_the_solve():

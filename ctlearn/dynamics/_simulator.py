@@ -4,9 +4,11 @@ integration. ``prepare`` binds it to a network and a stream (``BoundSimulator``)
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import equinox as eqx
+import jax
 
 from ..losses import get_loss
 from ._hardware import AbstractNonIdeality, concrete
@@ -23,11 +25,10 @@ class Simulator(eqx.Module):
     would see during transitions). ``weight_rate``: it also carries the weights' own rate ``Ẇ``
     (``Ẇx`` terms), found by one fixed-point iteration (the exact relation is implicit).
     ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
-    ``solver``: ``None`` (the default) chooses the fastest integration that meets the engine's
-    accuracy for these settings: the waveform engine (``WaveformRelaxation``: windows of each
-    presentation evaluated at all their time points at once), or, where it cannot serve (adaptive
-    step control, leaky neurons, filters and noise that evolve within a presentation), Heun at
-    ``dt0`` with a one-line warning saying why; or a ``WaveformRelaxation`` or any Diffrax solver
+    ``solver``: ``None`` (the default) takes the fastest path measured (``ct.plan``,
+    ``sims.bench_engine``): Heun at ``dt0`` reading the perturbation from a table made once per
+    presentation, or plain Heun with a one-line warning where the table cannot serve (adaptive
+    step control, a perturbation that evolves); or a ``WaveformRelaxation`` or any Diffrax solver
     given explicitly (``diffrax.Heun()`` is the stepping reference). ``dt0``: the time resolution
     (the fixed step of a stepping solver; the spacing of the waveform engine's time points);
     ``controller``: a Diffrax step-size controller (``None``: constant steps). ``max_steps`` per
@@ -94,3 +95,27 @@ class Simulator(eqx.Module):
                         f"the fixed step dt0={self.dt0} is larger than {name}={value}: it would "
                         f"step over the dynamics; choose dt0 <= {value}"
                     )
+            _check_band(self.perturbation, self.dt0)
+
+
+# Products of two perturbation rates (ṗ_i·ṗ_j, in ṙ·ẏ) reach twice the band's top frequency: a
+# fixed step must sample that at least twice per period, ω_max·dt0 <= π/2, or they alias.
+MAX_BAND_STEP = 0.5 * math.pi
+
+
+def _check_band(perturbation, dt0: float) -> None:
+    """Refuse a fixed step too coarse for the perturbation's band (its fastest angular frequency
+    ω_max): the rule's products of rates would alias into a false mean."""
+    if perturbation is None:
+        return
+    try:
+        omega = float(perturbation.max_frequency())
+    except (TypeError, jax.errors.ConcretizationTypeError):  # traced parameters: checked per member
+        return
+    if omega * dt0 > MAX_BAND_STEP * (1 + 1e-6):
+        raise ValueError(
+            f"dt0={dt0} gives too few time points for the perturbation's band: its fastest "
+            f"component (ω_max={omega:.4g} rad per time unit) is sampled {omega * dt0:.3g} rad "
+            f"apart, and the rule's products of rates (up to 2·ω_max) would alias; choose "
+            f"dt0 <= {MAX_BAND_STEP / omega:.4g} (ω_max·dt0 <= π/2)"
+        )
