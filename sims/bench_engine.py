@@ -6,8 +6,9 @@
 with a transition of τ_p, sum-of-sinusoids perturbation σ = 0.01, dt0 = 0.05, continuous FG-A
 with the ReLU mask, η = 30): milliseconds per presentation, each inside compiled chunks as
 ``simulate`` runs them, for plain Heun at dt0 (``solver=diffrax.Heun()``), the default
-(``solver=None``: Heun reading the perturbation from a table made once per presentation) and
-the waveform engine (``solver=WaveformRelaxation()``, two sweeps per window), against one
+(``solver=None``: here Heun in PEC mode, one evaluation per step, reading the perturbation from
+a table made once per presentation) and the waveform engine (``solver=WaveformRelaxation()``,
+two sweeps per window of τ_p/2, and one window per part of the presentation), against one
 discrete FG-A step of the same network and batch, timed both as ``ctlearn train`` and the main
 job take it (one jitted ``train_step`` per batch, dispatch included) and inside one compiled
 loop. Target: a presentation ≤ 10 discrete steps.
@@ -15,6 +16,8 @@ loop. Target: a presentation ≤ 10 discrete steps.
 relative error of the weight change Δw over single presentations (each started from the
 reference's own state) against Heun at dt0/8, for the default path and for the waveform engine
 where it serves (the reason where it does not). Target: ≤ 5e-3.
+(c) **Convergence** of the default path in the time step, for the main job's ReLU network and
+for the same network with a smooth activation (softplus), against Heun at dt0/32.
 
 Writes ``summary.json`` (with the command, commit and machine) and ``summary.md`` to ``--out``.
 """
@@ -283,8 +286,9 @@ def accuracy(config: EngineBenchConfig, data, done=None) -> list[dict]:
         row = {"case": name}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            row["default_path"] = (
-                "tabulated Heun" if plan(default, stream, model).tabulate else "plain Heun"
+            chosen = plan(default, stream, model)
+            row["default_path"] = type(chosen.solver).__name__ + (
+                ", tabulated" if chosen.tabulate else ""
             )
             errors = _errors(default, reference, model, stream, key)
         row["default_error"] = max(errors)

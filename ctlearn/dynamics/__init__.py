@@ -11,7 +11,9 @@ from ._crosscheck import integrated_alignment as integrated_alignment
 from ._differentiator import Differentiator as Differentiator
 from ._differentiator import DifferentiatorState as DifferentiatorState
 from ._engine import Plan as Plan
+from ._engine import pec_obstacle as pec_obstacle
 from ._engine import plan as plan
+from ._engine import tabulation_obstacle as tabulation_obstacle
 from ._engine import waveform_obstacle as waveform_obstacle
 from ._ensemble import EnsembleResult as EnsembleResult
 from ._ensemble import ensemble_memory as ensemble_memory
@@ -26,6 +28,7 @@ from ._neurons import Instantaneous as Instantaneous
 from ._neurons import Leaky as Leaky
 from ._ou import IntegratedOU as IntegratedOU
 from ._ou import IntegratedOUState as IntegratedOUState
+from ._pec import HeunPEC as HeunPEC
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
 from ._record import Recording as Recording

@@ -1,5 +1,5 @@
 """Which integration a simulator's presentations get: Diffrax's stepping solvers (by default Heun
-reading a perturbation tabulated once per presentation) or the waveform engine
+in PEC mode reading a perturbation tabulated once per presentation) or the waveform engine
 (``WaveformRelaxation`` over windows of each presentation). ``plan`` decides once per binding,
 before any work."""
 
@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from ..nn import Network
 from ._hardware import concrete
 from ._neurons import Instantaneous
+from ._pec import MAX_STIFF_STEP, HeunPEC
 from ._simulator import Simulator
 from ._stream import Presentations
 from ._waveform import WaveformRelaxation
@@ -78,11 +79,15 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
     heads and the rule's full-rate parts decide how short the waveform engine's windows must be).
 
     ``solver=None`` (automatic) takes the fastest path measured on CPU (``sims.bench_engine``):
-    Heun at ``dt0`` reading the perturbation from a table made once per presentation on its
-    grid (``tabulation_obstacle`` says where it cannot, and the choice falls back to plain Heun
-    with a one-line notice, a warning, naming why). A ``WaveformRelaxation`` given explicitly
-    integrates windows of each presentation at once; it is refused, naming the obstacle, where
-    it cannot serve. Any Diffrax solver given explicitly runs exactly as given (the reference)."""
+    Heun's predictor–corrector in PEC mode (``HeunPEC``, one evaluation per step) at ``dt0``
+    reading the perturbation from a table made once per presentation on its grid. Where PEC
+    mode is not safe (``pec_obstacle``: noise, states that relax fast against ``dt0``, parts
+    that learn at their full rate) it takes Heun (two evaluations per step); where the table
+    cannot serve (``tabulation_obstacle``) the perturbation is evaluated at every step. Each
+    fallback says why in a one-line warning (``Plan.notice``). A ``WaveformRelaxation`` given
+    explicitly integrates windows of each presentation at once; it is refused, naming the
+    obstacle, where it cannot serve. Any Diffrax solver given explicitly runs exactly as given
+    (the reference)."""
     solver = simulator.solver
     if isinstance(solver, WaveformRelaxation):
         obstacle = waveform_obstacle(simulator)
@@ -96,27 +101,65 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
         return _waveform(simulator, solver, stream, window)
     if solver is not None:
         return _stepping(simulator, stream, None, tabulate=False)
-    simulator = dataclasses.replace(simulator, solver=diffrax.Heun())
-    if simulator.perturbation is None:  # nothing to tabulate
-        return _stepping(simulator, stream, None, tabulate=False)
-    obstacle = tabulation_obstacle(simulator, stream)
-    if obstacle is None:
-        return _stepping(simulator, stream, None, tabulate=True)
-    notice = (
-        f"ctlearn: presentations are integrated by plain Heun at dt0={simulator.dt0}, without "
-        f"the perturbation tabulated per presentation, because of {obstacle}"
+    reasons = []
+    stiff = pec_obstacle(simulator, model)
+    if stiff is not None:
+        reasons.append(f"Heun's two evaluations per step instead of PEC mode's one ({stiff})")
+    simulator = dataclasses.replace(
+        simulator, solver=HeunPEC() if stiff is None else diffrax.Heun()
     )
-    warnings.warn(notice, stacklevel=3)
-    return _stepping(simulator, stream, notice, tabulate=False)
+    tabulate = simulator.perturbation is not None  # else nothing to tabulate
+    if tabulate:
+        obstacle = tabulation_obstacle(simulator, stream)
+        if obstacle is not None:
+            tabulate = False
+            reasons.append(f"the perturbation evaluated at every step ({obstacle})")
+    notice = None
+    if reasons:
+        name = "Heun in PEC mode" if stiff is None else "Heun"
+        notice = f"ctlearn: presentations are integrated by {name} at dt0={simulator.dt0}: " + (
+            "; ".join(reasons)
+        )
+        warnings.warn(notice, stacklevel=3)
+    return _stepping(simulator, stream, notice, tabulate=tabulate)
+
+
+def pec_obstacle(simulator: Simulator, model: Network | None) -> str | None:
+    """Why Heun in PEC mode is not safe for ``simulator`` (``None`` if it is): it must be an
+    ODE at a constant step (no noise, no adaptive control), and every rate the state relaxes or
+    learns at must keep ``rate·dt0 <= MAX_STIFF_STEP`` (PEC mode is stable to 1, Heun to 2):
+    neurons and non-idealities with their own dynamics are left to Heun, as are rules whose
+    parts learn at their full rate (``AbstractRule.full_rate``) too fast for ``dt0``."""
+    obstacle = waveform_obstacle(simulator)
+    if obstacle is not None:
+        return obstacle
+    dt0 = simulator.dt0
+    if model is None:
+        return "a network not given to plan (its full-rate parts are unknown)"
+    rate = concrete(simulator.rule.full_rate(model))
+    if rate is None:
+        return "a rule whose full-rate parts are traced (their rate is unknown)"
+    if rate * dt0 > MAX_STIFF_STEP:
+        return (
+            f"parts that learn at their full rate {rate:g} ({type(simulator.rule).__name__}), "
+            f"rate·dt0 = {rate * dt0:.3g} > {MAX_STIFF_STEP}"
+        )
+    for h in simulator.hardware:
+        for name, tau in h.time_constants().items():
+            tau = concrete(tau)
+            if tau is None or dt0 > MAX_STIFF_STEP * tau:
+                return f"{type(h).__name__} {name}={tau} against dt0={dt0}"
+    return None
 
 
 def tabulation_obstacle(simulator: Simulator, stream: Presentations) -> str | None:
     """Why a fixed-step solver cannot read the perturbation from a table on its grid n·dt0
-    (``None`` if it can): the grid must be the solver's only evaluation times (Euler or Heun at
-    a constant step that divides the presentation) and the perturbation closed-form."""
+    (``None`` if it can): the grid must be the solver's only evaluation times (Euler, Heun or
+    ``HeunPEC`` at a constant step that divides the presentation) and the perturbation
+    closed-form."""
     if simulator.controller is not None:
         return f"adaptive step control (controller={type(simulator.controller).__name__})"
-    if not isinstance(simulator.solver, (diffrax.Euler, diffrax.Heun)):
+    if not isinstance(simulator.solver, (diffrax.Euler, diffrax.Heun, HeunPEC)):
         return f"a solver that evaluates between steps ({type(simulator.solver).__name__})"
     perturbation = simulator.perturbation
     if perturbation is not None and perturbation.evolves:

@@ -26,9 +26,10 @@ class Simulator(eqx.Module):
     (``Ẇx`` terms), found by one fixed-point iteration (the exact relation is implicit).
     ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
     ``solver``: ``None`` (the default) takes the fastest path measured (``ct.plan``,
-    ``sims.bench_engine``): Heun at ``dt0`` reading the perturbation from a table made once per
-    presentation, or plain Heun with a one-line warning where the table cannot serve (adaptive
-    step control, a perturbation that evolves); or a ``WaveformRelaxation`` or any Diffrax solver
+    ``sims.bench_engine``): Heun in PEC mode (``HeunPEC``, one evaluation per step) at ``dt0``
+    reading the perturbation from a table made once per presentation; Heun where PEC mode is
+    not safe (noise, fast states, fast full-rate parts) or the table cannot serve, each with a
+    one-line warning saying why; or a ``WaveformRelaxation`` or any Diffrax solver
     given explicitly (``diffrax.Heun()`` is the stepping reference). ``dt0``: the time resolution
     (the fixed step of a stepping solver; the spacing of the waveform engine's time points);
     ``controller``: a Diffrax step-size controller (``None``: constant steps). ``max_steps`` per
