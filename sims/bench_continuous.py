@@ -11,11 +11,17 @@ and Heun at a fixed step and Tsit5 with a PID controller at each pair of toleran
 softplus network, and ReLU beside it to show what a kink costs an adaptive solver), with the
 seconds per presentation and the relative error of the weight change Δw learned over the
 presentations against Heun at a step 8 times finer.
-(c) A ``vmap``-ped ensemble of ``ensemble`` members against one member: over seeds (different
-initial weights and perturbations) and over the rule's η (shared weights at the start and shared
-perturbation paths, which are then evaluated once), for each network of ``ensemble_widths``
-with its batch of ``ensemble_batches``. Target on CPU: ≤ 8 for the small, analog-study-sized
-network.
+(c) An ensemble of ``ensemble`` members in one vmapped call against one member, with the
+simulator's default integration (``solver=None``): over seeds (different initial weights and
+perturbations) and over the rule's η (shared weights at the start and shared perturbation
+paths), for each network of ``ensemble_widths`` with its batch of ``ensemble_batches``. Old and
+new side by side in one run: ``vmap`` (every member's solve vmapped, ``Plan.members="vmap"``)
+and ``fused`` (one solve carrying the member axis, the default), with the largest difference
+between their results. Targets on CPU (``ensemble_targets``): ≤ 8 × one member for 40-32-10,
+≤ 32 × for 40-256-256-10.
+
+``--parts`` chooses which of (a), (b), (c) to run. Writes ``summary.json`` (with the command,
+commit, machine and the load average around the run) and ``summary.md`` to ``--out``.
 
 Inputs are MNIST-1D batches (40 values, 10 classes).
 """
@@ -26,6 +32,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 from pathlib import Path
 
 import diffrax
@@ -39,11 +46,12 @@ from ctlearn._atomic import atomic_write_text
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, train_step
 from models import mlp
 
 VF_TARGET = 1.5
-ENSEMBLE_TARGET = 8.0
+PARTS = ("a", "b", "c")
 # Vector-field evaluations per solver step (Tsit5: 7 stages, the first shared with the last).
 EVALUATIONS = {"Euler": 1, "Heun": 2, "Tsit5": 6}
 REFERENCE_REFINEMENT = 8
@@ -73,11 +81,13 @@ class BenchConfig:
     ensemble: int = 64
     ensemble_widths: tuple[tuple[int, ...], ...] = ((32,), (256, 256))
     ensemble_batches: tuple[int, ...] = (8, 32)
+    ensemble_targets: tuple[float, ...] = (8.0, 32.0)
     ensemble_duration: float = 2.0
     ensemble_presentations: int = 1
     number: int = 3
     repeats: int = 5
     seed: int = 0
+    parts: tuple[str, ...] = PARTS
     out: str | None = None
 
     def __post_init__(self):
@@ -97,13 +107,19 @@ class BenchConfig:
         for widths in (self.widths, *self.ensemble_widths):
             if not widths or any(w < 1 for w in widths):
                 raise ValueError(f"widths must be positive ints, got {widths!r}")
-        if len(self.ensemble_widths) != len(self.ensemble_batches) or any(
-            b < 1 for b in self.ensemble_batches
+        if (
+            len({len(self.ensemble_widths), len(self.ensemble_batches), len(self.ensemble_targets)})
+            != 1
+            or any(b < 1 for b in self.ensemble_batches)
+            or not all(math.isfinite(t) and t > 0 for t in self.ensemble_targets)
         ):
             raise ValueError(
-                f"ensemble_widths and ensemble_batches pair up (positive batches), got "
-                f"{self.ensemble_widths} and {self.ensemble_batches}"
+                f"ensemble_widths, ensemble_batches and ensemble_targets pair up (positive "
+                f"batches and targets), got {self.ensemble_widths}, {self.ensemble_batches} and "
+                f"{self.ensemble_targets}"
             )
+        if not self.parts or any(part not in PARTS for part in self.parts):
+            raise ValueError(f"parts must be some of {', '.join(PARTS)}, got {self.parts!r}")
         positive = ("eta", "sigma", "tau_p", "duration", "dt0", "ensemble_duration")
         for name in positive:
             value = getattr(self, name)
@@ -133,28 +149,37 @@ class BenchConfig:
 
 
 def main(config: BenchConfig) -> dict:
-    """Runs (a), (b) and (c); returns and prints the tables (keys ``vector_field``, ``solvers``,
-    ``ensembles``, and the ``config``, ``backend`` and ``device``)."""
+    """Runs the chosen parts of (a), (b) and (c); returns and prints the tables (keys
+    ``vector_field``, ``solvers``, ``ensembles`` for the parts run, and the ``config``,
+    ``backend``, ``device``, ``load`` and ``provenance``); writes them under ``out``."""
     data = load_dataset("mnist1d")
     key = jax.random.key(config.seed)
     result = {
         "config": dataclasses.asdict(config),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
-        "vector_field": _vector_field(config, data, key),
-        "solvers": _solvers(config, data, key),
-        "ensembles": [
-            row
-            for widths, batch in zip(config.ensemble_widths, config.ensemble_batches)
-            for row in _ensemble(config, data, widths, batch, key)
-        ],
+        "load": {"before": os.getloadavg()},
     }
+    if "a" in config.parts:
+        result["vector_field"] = _vector_field(config, data, key)
+    if "b" in config.parts:
+        result["solvers"] = _solvers(config, data, key)
+    if "c" in config.parts:
+        result["ensembles"] = [
+            row
+            for widths, batch, target in zip(
+                config.ensemble_widths, config.ensemble_batches, config.ensemble_targets
+            )
+            for row in _ensemble(config, data, widths, batch, target, key)
+        ]
+    result["load"]["after"] = os.getloadavg()
+    result["provenance"] = provenance()
     table = _markdown(result, config)
     print(table)
     if config.out is not None:
         out = Path(config.out)
-        atomic_write_text(out / "bench_continuous.json", json.dumps(result, indent=2) + "\n")
-        atomic_write_text(out / "bench_continuous.md", table + "\n")
+        atomic_write_text(out / "summary.json", json.dumps(result, indent=2) + "\n")
+        atomic_write_text(out / "summary.md", table + "\n")
     return result
 
 
@@ -286,51 +311,69 @@ def _norm(tree) -> float:
     return float(jnp.sqrt(sum(jnp.sum(a**2) for a in jax.tree.leaves(tree))))
 
 
-def _ensemble(config: BenchConfig, data, widths, batch, key) -> list[dict]:
-    """(c): one member's presentations against ``ensemble`` members' in one vmapped call, for an
-    ensemble over seeds (each member its own initial weights and perturbation paths) and over the
-    rule's η (the same initial weights and paths, η spread over [η/2, 3η/2])."""
-    sim = config.simulator()
+def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dict]:
+    """(c): one member's presentations against ``ensemble`` members' in one vmapped call, the
+    members solved ``fused`` (new) and ``vmap``-ped (old), for an ensemble over seeds (each
+    member its own initial weights and perturbation paths) and over the rule's η (the same
+    initial weights and paths, η spread over [η/2, 3η/2]). The simulator's default integration."""
+    sim = dataclasses.replace(config.simulator(), solver=None)
     stream = _stream(data, batch, config.ensemble_presentations, config.ensemble_duration)
     keys = jax.random.split(key, config.ensemble)
     prepared = [
         ct.prepare(sim, mlp((40,), 10, widths, local_heads=False, key=k), stream, key=k)
         for k in keys
     ]
-    bound, state = prepared[0]
+    fused, state = prepared[0]
+    old = dataclasses.replace(fused, plan=dataclasses.replace(fused.plan, members="vmap"))
     states = jax.tree.map(lambda *a: jnp.stack(a), *[s for _, s in prepared])
     etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.eta
 
-    def run(eta, state, k):
+    def run(bound, eta, state, k):
         member = eqx.tree_at(lambda b: b.simulator.rule.lr, bound, eta)
         return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)[0]
 
     eta = jnp.asarray(config.eta)
     one = eqx.filter_jit(run)
-    seeds = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, 0, 0)))
-    sweep = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(0, None, None)))
-    seconds = time_side_by_side(
-        {
-            "one": lambda: one(eta, state, keys[0]),
-            "seeds": lambda: seeds(eta, states, keys),
-            "η": lambda: sweep(etas, state, keys[0]),
-        },
-        number=1,
-        repeats=config.repeats,
-    )
-    return [
-        {
+    seeds = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, None, 0, 0)))
+    sweep = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, 0, None, None)))
+    calls = {"one": lambda: one(fused, eta, state, keys[0])}
+    for name, bound in (("fused", fused), ("vmap", old)):
+        calls[f"seeds {name}"] = lambda b=bound: seeds(b, eta, states, keys)
+        calls[f"η {name}"] = lambda b=bound: sweep(b, etas, state, keys[0])
+    differences = {
+        over: _largest_difference(calls[f"{over} fused"](), calls[f"{over} vmap"]())
+        for over in ("seeds", "η")
+    }
+    seconds = time_side_by_side(calls, number=1, repeats=config.repeats)
+    rows = []
+    for over in ("seeds", "η"):
+        row = {
             "network": _name(widths),
             "batch": batch,
             "over": over,
             "members": config.ensemble,
+            "target": target,
             "one_ms": 1e3 * seconds["one"],
-            "ensemble_ms": 1e3 * seconds[over],
-            "ratio": seconds[over] / seconds["one"],
-            "per_member": seconds[over] / seconds["one"] / config.ensemble,
+            "largest_difference": differences[over],
         }
-        for over in ("seeds", "η")
-    ]
+        for name in ("vmap", "fused"):
+            ratio = seconds[f"{over} {name}"] / seconds["one"]
+            row[f"{name}_ms"] = 1e3 * seconds[f"{over} {name}"]
+            row[f"{name}_ratio"] = ratio
+            row[f"{name}_met"] = ratio <= target
+        row["speedup"] = row["vmap_ms"] / row["fused_ms"]
+        rows.append(row)
+    return rows
+
+
+def _largest_difference(a, b) -> float:
+    return max(
+        float(jnp.max(jnp.abs(x - y)))
+        for x, y in zip(
+            jax.tree.leaves(eqx.filter(a, eqx.is_inexact_array)),
+            jax.tree.leaves(eqx.filter(b, eqx.is_inexact_array)),
+        )
+    )
 
 
 def _name(widths) -> str:
@@ -338,20 +381,50 @@ def _name(widths) -> str:
 
 
 def _markdown(result: dict, config: BenchConfig) -> str:
-    a = result["vector_field"]
+    origin = result["provenance"]
+    load = result["load"]
     lines = [
-        f"Continuous-time costs on {result['device']} (median of {config.repeats} interleaved "
-        f"rounds). Continuous FG-A, Sinusoids σ = {config.sigma:g}, τ_p = {config.tau_p:g} "
-        f"({config.components} components), T = {config.duration:g}, dt0 = {config.dt0:g}.",
+        f"# Continuous-time costs, side by side ({', '.join(config.parts)})",
+        "",
+        f"Command: `{origin['command']}`; commit `{origin['commit']}`"
+        f"{' (with uncommitted changes)' if origin['dirty'] else ''}; machine: "
+        f"{origin['machine']}; {origin['utc']}. Load average (1, 5, 15 min) before "
+        f"{_load(load['before'])}, after {_load(load['after'])}: other work on the machine "
+        "slows every entry, which is why each table compares entries timed side by side.",
+        "",
+        f"Median of {config.repeats} interleaved rounds. Continuous FG-A, Sinusoids σ = "
+        f"{config.sigma:g}, τ_p = {config.tau_p:g} ({config.components} components).",
+    ]
+    if "vector_field" in result:
+        lines += _markdown_vector_field(result["vector_field"], config)
+    if "solvers" in result:
+        lines += _markdown_solvers(result["solvers"], config)
+    if "ensembles" in result:
+        lines += _markdown_ensembles(result["ensembles"], config)
+    return "\n".join(lines)
+
+
+def _load(values) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _markdown_vector_field(a: dict, config: BenchConfig) -> list[str]:
+    return [
         "",
         f"(a) One vector-field evaluation vs one discrete FG-A train_step, MLP {a['network']}, "
-        f"batch {a['batch']} (target ≤ {VF_TARGET:g}: {'met' if a['met'] else 'not met'}):",
+        f"batch {a['batch']}, T = {config.duration:g}, dt0 = {config.dt0:g} (target ≤ "
+        f"{VF_TARGET:g}: {'met' if a['met'] else 'not met'}):",
         "",
         "| measured | vector field (ms) | FG-A step (ms) | ratio |",
         "|---|---:|---:|---:|",
         f"| one jitted call each | {a['field_ms']:.3f} | {a['step_ms']:.3f} | {a['ratio']:.2f} |",
         f"| inside a compiled loop of {config.inner} | {a['loop_field_ms']:.3f} | "
         f"{a['loop_step_ms']:.3f} | {a['loop_ratio']:.2f} |",
+    ]
+
+
+def _markdown_solvers(rows: list[dict], config: BenchConfig) -> list[str]:
+    lines = [
         "",
         f"(b) Vector-field evaluations per presentation (T = {config.duration:g}, fixed step "
         f"{config.dt0:g}). Δw error: the relative error of the weight "
@@ -362,7 +435,7 @@ def _markdown(result: dict, config: BenchConfig) -> str:
         "ms / evaluation | Δw error |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
-    for r in result["solvers"]:
+    for r in rows:
         if r["steps"] is None:
             cells = "failed | — | — | — | —"
         else:
@@ -372,22 +445,33 @@ def _markdown(result: dict, config: BenchConfig) -> str:
             )
         step = "fixed" if r["rtol"] is None else f"PID ({r['rtol']:g}, {r['atol']:g})"
         lines.append(f"| {r['solver']} | {step} | {r['activation']} | {cells} |")
-    lines += [
+    return lines
+
+
+def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
+    lines = [
         "",
         f"(c) {config.ensemble}-member vmapped ensemble vs one member ("
         f"{config.ensemble_presentations} presentation(s) of T = {config.ensemble_duration:g}, "
-        f"Heun; target ≤ {ENSEMBLE_TARGET:g} for the small network):",
+        f"dt0 = {config.dt0:g}, the default integration: Heun reading the tabulated "
+        "perturbation). Old: every member's solve vmapped; new: one solve carrying the member "
+        "axis (fused). Ratio: ensemble time / one member's time; target per network; "
+        "difference: the largest absolute difference between the old and new results:",
         "",
-        "| network | batch | members differ in | one (ms) | ensemble (ms) | ratio | per member |",
-        "|---|---:|---|---:|---:|---:|---:|",
+        "| network | batch | members differ in | one (ms) | old (ms) | old ratio | new (ms) | "
+        "new ratio | target | met | new / old speed | difference |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
-    for r in result["ensembles"]:
+    for r in rows:
         over = "seed (weights, paths)" if r["over"] == "seeds" else "η (shared paths)"
         lines.append(
             f"| {r['network']} | {r['batch']} | {over} | {r['one_ms']:.1f} | "
-            f"{r['ensemble_ms']:.1f} | {r['ratio']:.1f} | {r['per_member']:.3f} |"
+            f"{r['vmap_ms']:.1f} | {r['vmap_ratio']:.1f} | {r['fused_ms']:.1f} | "
+            f"{r['fused_ratio']:.1f} | ≤ {r['target']:g} | "
+            f"{'yes' if r['fused_met'] else '**no**'} | {r['speedup']:.2f} | "
+            f"{r['largest_difference']:.1e} |"
         )
-    return "\n".join(lines)
+    return lines
 
 
 def _cli() -> BenchConfig:
@@ -415,10 +499,18 @@ def _cli() -> BenchConfig:
     parser.add_argument(
         "--ensemble-batches", type=int, nargs="+", default=list(defaults.ensemble_batches)
     )
+    parser.add_argument(
+        "--ensemble-targets",
+        type=float,
+        nargs="+",
+        default=list(defaults.ensemble_targets),
+        help="the largest ensemble/one ratio met, one per network",
+    )
     parser.add_argument("--number", type=int, default=defaults.number)
     parser.add_argument("--repeats", type=int, default=defaults.repeats)
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--out", help="folder for bench_continuous.json and .md")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(defaults.parts))
+    parser.add_argument("--out", help="folder for summary.json and summary.md")
     args = parser.parse_args()
     return BenchConfig(
         widths=tuple(args.widths),
@@ -430,9 +522,11 @@ def _cli() -> BenchConfig:
         ensemble=args.ensemble,
         ensemble_widths=tuple(tuple(int(w) for w in s.split(",")) for s in args.ensemble_widths),
         ensemble_batches=tuple(args.ensemble_batches),
+        ensemble_targets=tuple(args.ensemble_targets),
         number=args.number,
         repeats=args.repeats,
         seed=args.seed,
+        parts=tuple(args.parts),
         out=args.out,
     )
 

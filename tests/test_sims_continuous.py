@@ -90,6 +90,7 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
         ensemble=2,
         ensemble_widths=((8,),),
         ensemble_batches=(4,),
+        ensemble_targets=(8.0,),
         ensemble_duration=1.0,
         number=1,
         repeats=1,
@@ -113,10 +114,11 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
     assert rows["Heun", "relu"]["delta_error"] < rows["Euler", "relu"]["delta_error"]
     assert [r["over"] for r in result["ensembles"]] == ["seeds", "η"]
     for ensemble in result["ensembles"]:
-        assert ensemble["members"] == 2 and ensemble["ratio"] > 0
-    saved = json.loads((tmp_path / "bench_continuous.json").read_text())
-    assert saved["solvers"] == result["solvers"]
-    assert "| Heun | fixed | relu |" in (tmp_path / "bench_continuous.md").read_text()
+        assert ensemble["members"] == 2 and ensemble["fused_ratio"] > 0
+        assert ensemble["vmap_ratio"] > 0 and ensemble["largest_difference"] < 1e-5
+    saved = json.loads((tmp_path / "summary.json").read_text())
+    assert saved["solvers"] == result["solvers"] and saved["provenance"]["command"]
+    assert "| Heun | fixed | relu |" in (tmp_path / "summary.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -125,6 +127,7 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
         (dict(inner=0), "inner must be an int >= 1"),
         (dict(widths=()), "widths must be positive"),
         (dict(ensemble_widths=((8,),), ensemble_batches=(4, 8)), "pair up"),
+        (dict(parts=("d",)), "parts must be some of a, b, c"),
         (dict(tolerances=((1e-3,),)), "tolerances must be"),
         (dict(dt0=2.0), "dt0=2.0 exceeds tau_p"),
         (dict(ensemble_duration=0.5), "ensemble_duration=0.5 is shorter than tau_p"),

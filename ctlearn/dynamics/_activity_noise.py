@@ -67,8 +67,7 @@ class ActivityNoise(AbstractNonIdeality):
         )
 
     def diffusion(self, state: ActivityNoiseState, t):
+        # Only the drive is noisy: ``None`` for ``n`` keeps it out of the Brownian path (no
+        # random numbers are drawn for it; the solver gives it no noise).
         scale = 2 * self.sigma / jnp.sqrt(self.tau)
-        return ActivityNoiseState(
-            tuple(jnp.full_like(o, scale) for o in state.o),
-            tuple(jnp.zeros_like(n) for n in state.n),
-        )
+        return ActivityNoiseState(tuple(jnp.full_like(o, scale) for o in state.o), None)
