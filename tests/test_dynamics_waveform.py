@@ -193,6 +193,15 @@ def test_the_default_leaves_stiff_parts_to_heun_with_a_notice():
     with pytest.warns(UserWarning, match=r"neurons with state \(Leaky\)"):
         chosen = ct.plan(leaky, stream, plain)
     assert isinstance(chosen.solver, diffrax.Heun) and chosen.tabulate
+    # Weight noise (a Brownian term on the stored weights) is named by the component itself.
+    noisy = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), dt0=0.05,
+                         hardware=(ct.WeightDrift(sigma=0.01),))  # fmt: skip
+    with pytest.warns(UserWarning, match=r"weight noise \(WeightDrift sigma=0.01\)"):
+        assert isinstance(ct.plan(noisy, stream, plain).solver, diffrax.Heun)
+    decay = dataclasses.replace(noisy, hardware=(ct.WeightDrift(tau=20.0),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isinstance(ct.plan(decay, stream, plain).solver, ct.HeunPEC)
 
 
 def test_settings_the_fast_path_cannot_serve_fall_back_with_a_one_line_notice():

@@ -68,9 +68,9 @@ def waveform_obstacle(simulator: Simulator) -> str | None:
     for h in simulator.hardware:
         if h.evolves:
             return f"a non-ideality with its own dynamics ({type(h).__name__})"
-        sigma = getattr(h, "sigma", None)
-        if sigma is not None and concrete(sigma) != 0:
-            return f"weight noise ({type(h).__name__} sigma={concrete(sigma)})"
+        noise = h.weight_noise()
+        if noise is not None:
+            return f"weight noise ({type(h).__name__} {noise})"
     return None
 
 

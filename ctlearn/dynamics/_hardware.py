@@ -90,6 +90,12 @@ class AbstractNonIdeality(eqx.Module):
         """Diagonal noise scales shaped like ``params`` (d w = … + scale ⊙ dW), or ``None``."""
         return None
 
+    def weight_noise(self) -> str | None:
+        """What drives the stored weights with noise (a Brownian term, ``weight_diffusion``),
+        named with its strength, or ``None`` if nothing does (integrators that cannot take
+        noise ask this)."""
+        return None
+
     def drift(self, signals: Signals, state: Any, t) -> Any:
         """The rate of an evolving state, from the raw (unobserved) signals."""
         return jax.tree.map(lambda a: 0 * a, state)

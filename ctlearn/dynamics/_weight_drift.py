@@ -33,5 +33,8 @@ class WeightDrift(AbstractNonIdeality):
     def weight_drift(self, params):
         return jax.tree.map(lambda w: -(w - self.rest) / self.tau, params)
 
+    def weight_noise(self):
+        return None if is_zero(self.sigma) else f"sigma={self.sigma}"
+
     def weight_diffusion(self, params):
         return jax.tree.map(lambda w: jnp.full_like(w, self.sigma), params)
