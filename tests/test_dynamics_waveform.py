@@ -193,6 +193,10 @@ def test_the_default_leaves_stiff_parts_to_heun_with_a_notice():
     with pytest.warns(UserWarning, match=r"neurons with state \(Leaky\)"):
         chosen = ct.plan(leaky, stream, plain)
     assert isinstance(chosen.solver, diffrax.Heun) and chosen.tabulate
+    # A rule without a perturbation (its rate driven by the state itself) keeps Heun.
+    with pytest.warns(UserWarning, match=r"GradientFlow perturbs nothing"):
+        flow = ct.plan(ct.Simulator(ct.GradientFlow(lr=0.3), None, dt0=0.05), stream, plain)
+    assert isinstance(flow.solver, diffrax.Heun) and not flow.tabulate
     # Weight noise (a Brownian term on the stored weights) is named by the component itself.
     noisy = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), dt0=0.05,
                          hardware=(ct.WeightDrift(sigma=0.01),))  # fmt: skip

@@ -126,13 +126,20 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
 
 def pec_obstacle(simulator: Simulator, model: Network | None) -> str | None:
     """Why Heun in PEC mode is not safe for ``simulator`` (``None`` if it is): it must be an
-    ODE at a constant step (no noise, no adaptive control), and every rate the state relaxes or
+    ODE at a constant step (no noise, no adaptive control) whose rate is dominated by its
+    explicit time dependence (a perturbation; measured: gradient flow, driven by the state alone,
+    loses accuracy in PEC mode, ``sims.bench_engine``), and every rate the state relaxes or
     learns at must keep ``rate·dt0 <= MAX_STIFF_STEP`` (PEC mode is stable to 1, Heun to 2):
     neurons and non-idealities with their own dynamics are left to Heun, as are rules whose
     parts learn at their full rate (``AbstractRule.full_rate``) too fast for ``dt0``."""
     obstacle = waveform_obstacle(simulator)
     if obstacle is not None:
         return obstacle
+    if simulator.perturbation is None:
+        return (
+            f"{type(simulator.rule).__name__} perturbs nothing: its rate is driven by the state "
+            "itself, where the reused rate costs accuracy"
+        )
     dt0 = simulator.dt0
     if model is None:
         return "a network not given to plan (its full-rate parts are unknown)"
