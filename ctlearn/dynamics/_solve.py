@@ -152,10 +152,7 @@ def presentation_terms(
         # ``waveform_obstacle``), so there is no diffusion term to build.
         return CircuitTerm(bound), args
     if plan.tabulate:
-        steps = round(duration / plan.dt0)
-        perturbation = bound.simulator.perturbation
-        table = perturbation.grid(args.perturbation, 0.0, plan.dt0, steps + 1, (0.0,))
-        args = dataclasses.replace(args, table=jax.tree.map(lambda v: v[:, 0], table))
+        args = tabulated(bound, args, duration)
         terms = CircuitTerm(bound)
     else:
         terms = diffrax.ODETerm(bound.vector_field)
@@ -163,6 +160,17 @@ def presentation_terms(
     if noise is not None:
         terms = diffrax.MultiTerm(terms, noise)
     return terms, args
+
+
+def tabulated(bound: BoundSimulator, args: PresentationArgs, duration: float) -> PresentationArgs:
+    """``args`` with the perturbation's ``(p, ṗ)`` at every step time n·dt0 of a presentation
+    (``args.table``) where the plan tabulates it; ``args`` unchanged otherwise."""
+    plan = bound.plan
+    if plan.engine != "diffrax" or not plan.tabulate:
+        return args
+    steps = round(duration / plan.dt0)
+    table = bound.simulator.perturbation.grid(args.perturbation, 0.0, plan.dt0, steps + 1, (0.0,))
+    return dataclasses.replace(args, table=jax.tree.map(lambda v: v[:, 0], table))
 
 
 def _diffeqsolve(plan, terms, state, args, duration, saveat, progress):
@@ -264,14 +272,29 @@ def _solve_members(static, dynamic, batched, size: int, duration: float, brownia
     def member_terms(bound_dynamic, state, args_dynamic, key):
         bound = eqx.combine(bound_dynamic, bound_static)
         args = eqx.combine(args_dynamic, args_static)
-        terms, args = presentation_terms(bound, state, args, key, duration, brownian)
-        return terms, args.table
+        return presentation_terms(bound, state, args, key, duration, brownian)[0]
 
-    terms, table = eqx.filter_vmap(
+    def member_table(bound_dynamic, args_dynamic):
+        bound = eqx.combine(bound_dynamic, bound_static)
+        return tabulated(bound, eqx.combine(args_dynamic, args_static), duration).table
+
+    terms = eqx.filter_vmap(
         member_terms, in_axes=(bound_axes, 0, args_axes, key_axes), axis_size=size
     )(bound_dynamic, state, args_dynamic, key)
+    # Members that share their perturbation's state share one table.
+    shared = not any(
+        jax.tree.leaves((bound_batched.simulator.perturbation, args_batched.perturbation))
+    )
+    table = eqx.filter_vmap(
+        member_table,
+        in_axes=(bound_axes, args_axes),
+        out_axes=None if shared else 0,
+        axis_size=size,
+    )(bound_dynamic, args_dynamic)
     args = dataclasses.replace(eqx.combine(args_dynamic, args_static), table=table)
-    args_batched = dataclasses.replace(args_batched, table=jax.tree.map(lambda _: True, table))
+    args_batched = dataclasses.replace(
+        args_batched, table=jax.tree.map(lambda _: not shared, table)
+    )
     fused = MemberTerm(terms, size, *member_axes(args, args_batched))
     first = jax.tree.map(lambda a, b: a[0] if b else a, bound_dynamic, bound_batched)
     plan = eqx.combine(first, bound_static).plan

@@ -1,0 +1,101 @@
+"""Ensembles solved as one fixed-step solve carrying the member axis (``members="fused"``, the
+default) against each member's solve vmapped (``members="vmap"``, the former path) and against
+the members run alone; the options' refusals.
+
+Synthetic inputs and labels (random numbers, not a dataset) on tiny networks, fixed seeds.
+"""
+
+from __future__ import annotations
+
+import diffrax
+import jax
+import numpy as np
+import pytest
+
+import ctlearn.dynamics as ct
+from models import mlp
+
+# The fused and vmapped solves do the same float32 arithmetic in another order (measured: the
+# largest difference over every result array is 3e-8 on values of order 1); a member given
+# another's numbers or key moves its loss by more than 1e-3.
+TOLERANCE = 1e-6
+
+
+def _stream():
+    kx, ky = jax.random.split(jax.random.PRNGKey(42))
+    x = jax.random.normal(kx, (3, 6, 10))
+    y = jax.random.randint(ky, (3, 6), 0, 3)
+    return ct.Presentations(x, y, duration=1.0, transition=0.1)
+
+
+def _simulator(lr, sigma):
+    # Activity noise and weight diffusion: an SDE whose noise reaches states and weights.
+    return ct.Simulator(
+        rule=ct.FGARule(lr=lr),
+        perturbation=ct.Sinusoids(sigma=0.01, tau=0.5),
+        dt0=0.05,
+        hardware=(ct.ActivityNoise(sigma=sigma, tau=0.2), ct.WeightDrift(tau=50.0, sigma=1e-3)),
+    )
+
+
+def _largest_difference(a, b) -> float:
+    return max(
+        float(np.max(np.abs(np.asarray(x, np.float64) - np.asarray(y, np.float64))))
+        for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
+
+
+# About a minute on 2 busy cores (two SDE ensembles compiled): slow. The default suite checks
+# the fused path against lone runs (test_dynamics_hardware.py) and across devices
+# (test_dynamics_sharding.py).
+@pytest.mark.slow
+def test_fused_members_equal_vmapped_solves():
+    # Each member equal to its lone run is checked with the default (fused) path in
+    # test_dynamics_hardware.py (test_an_ensemble_equals_its_members_run_one_by_one).
+    stream = _stream()
+    keys = [jax.random.PRNGKey(i) for i in range(2)]
+    models = [mlp((10,), 3, (8,), local_heads=False, key=k) for k in keys]
+    sims = [_simulator(lr, sigma) for lr, sigma in ((1.0, 0.0), (4.0, 0.05))]
+    run = dict(keys=keys, chunk=3, progress=False, devices=1)
+    fused = ct.simulate_ensemble(sims, models, stream, **run)
+    vmapped = ct.simulate_ensemble(sims, models, stream, members="vmap", **run)
+    assert _largest_difference(fused, vmapped) < TOLERANCE
+    # Members differ: a mix-up of numbers or keys between members would not pass this.
+    assert float(np.ptp(np.asarray(fused.results.loss[:, -1]))) > 1e-3
+
+
+@pytest.mark.slow
+def test_the_tree_can_still_drive_an_ensemble_and_gives_other_draws():
+    stream = _stream()
+    keys = [jax.random.PRNGKey(i) for i in range(2)]
+    models = [mlp((10,), 3, (8,), local_heads=False, key=k) for k in keys]
+    sims = [_simulator(2.0, 0.05)] * 2
+    run = dict(keys=keys, chunk=3, progress=False, devices=1)
+    tree = ct.simulate_ensemble(sims, models, stream, brownian="tree", **run)
+    increments = ct.simulate_ensemble(sims, models, stream, **run)
+    assert np.all(np.isfinite(np.asarray(tree.results.loss)))
+    noise_tree = np.asarray(tree.results.hardware_state[0].n[0])
+    noise_increments = np.asarray(increments.results.hardware_state[0].n[0])
+    assert not np.allclose(noise_tree, noise_increments)
+
+
+def test_bad_ensemble_options_are_refused_before_any_work():
+    stream = _stream()
+    key = jax.random.PRNGKey(0)
+    model = mlp((10,), 3, (8,), local_heads=False, key=key)
+    with pytest.raises(ValueError, match="members='fuse'; valid: fused, vmap"):
+        ct.simulate_ensemble([_simulator(1.0, 0.01)], [model], stream, keys=[key], members="fuse")
+    with pytest.raises(ValueError, match="unknown Brownian path 'bridge'"):
+        ct.simulate_ensemble(
+            [_simulator(1.0, 0.01)], [model], stream, keys=[key], brownian="bridge"
+        )
+    adaptive = ct.Simulator(
+        rule=ct.FGARule(lr=1.0),
+        perturbation=ct.Sinusoids(sigma=0.01, tau=0.5),
+        solver=diffrax.Heun(),
+        dt0=0.05,
+        controller=diffrax.PIDController(rtol=1e-3, atol=1e-6),
+        hardware=(ct.ActivityNoise(sigma=0.01, tau=0.2),),
+    )
+    with pytest.raises(ValueError, match="needs a stepping solver at a constant step"):
+        ct.simulate_ensemble([adaptive], [model], stream, keys=[key], brownian="increments")
