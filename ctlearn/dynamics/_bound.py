@@ -175,7 +175,7 @@ def prepare(
     """``simulator`` bound to ``model``'s static structure and to ``stream``, and the initial
     state (weights as the device stores them). Non-idealities at their ideal values are left
     out, unless ``keep_ideal`` (ensembles keep every member's structure the same)."""
-    simulator.check(stream)
+    simulator.check(stream, model)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     hardware = tuple(h for h in simulator.hardware if keep_ideal or not h.is_ideal())
     kept = dataclasses.replace(simulator, hardware=hardware)

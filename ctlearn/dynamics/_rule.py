@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import math
 from typing import Any
 
 import equinox as eqx
@@ -50,8 +51,7 @@ class AbstractRule(eqx.Module):
     greedy: eqx.AbstractClassVar[bool]
 
     def __check_init__(self):
-        if not self.lr >= 0:
-            raise ValueError(f"the learning rate lr (η) must be non-negative, got {self.lr}")
+        require_rate("the learning rate lr (η)", self.lr)
 
     def init(self, model: Network, *, key: PRNGKeyArray) -> Any:
         """The rule's initial state (fixed or learned feedback; ``None`` when it has none)."""
@@ -88,6 +88,17 @@ class AbstractRule(eqx.Module):
     def rates(self, model: Network, signals: Signals, state: Any) -> tuple[Network, Any]:
         """``(ẇ, state rate)``: ``ẇ`` has the structure of ``eqx.filter(model,
         eqx.is_inexact_array)``."""
+
+
+def require_rate(name: str, value: Any) -> None:
+    """Refuse a rate (1 / time unit) that is negative, NaN or infinite: an infinite rate would
+    integrate before diverging. Traced values (vmapped sweeps) are checked by their members."""
+    try:
+        v = float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
 
 
 def head_rate(rule: AbstractRule, model: Network) -> float:

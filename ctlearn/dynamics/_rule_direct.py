@@ -17,7 +17,7 @@ from ..estimators._direct import (
     zero_feedback,
 )
 from ..estimators._fdfa import fdfa_directional_derivative
-from ._rule import AbstractRule, Signals
+from ._rule import AbstractRule, Signals, require_rate
 
 
 def _forward_rates(rule, model, signals: Signals, feedback):
@@ -64,8 +64,7 @@ class FDFARule(AbstractRule):
     greedy: ClassVar[bool] = False
 
     def __check_init__(self):
-        if not self.feedback_rate >= 0:
-            raise ValueError(f"feedback_rate (α) must be non-negative, got {self.feedback_rate}")
+        require_rate("feedback_rate (α)", self.feedback_rate)
 
     def init(self, model, *, key):
         return zero_feedback(model)

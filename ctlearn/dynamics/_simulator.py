@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 
 from ..losses import get_loss
+from ..nn import Network
 from ._hardware import AbstractNonIdeality, concrete
 from ._neurons import AbstractNeurons, Instantaneous
 from ._rule import AbstractRule
@@ -73,10 +74,20 @@ class Simulator(eqx.Module):
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
         get_loss(self.loss)
 
-    def check(self, stream: Presentations) -> None:
-        """Non-physical settings fail here, before any integration, naming the values."""
+    def check(self, stream: Presentations, model: Network | None = None) -> None:
+        """Non-physical settings and bad data (labels outside ``model``'s classes, non-finite
+        inputs) fail here, before any integration, naming the values."""
+        classes = None
+        if model is not None:
+            classes = jax.eval_shape(model, stream.x[0]).logits.shape[-1]
+        stream.check(classes)
         tau_p = None if self.perturbation is None else float(self.perturbation.tau)
         tau_x = self.neurons.fastest_time_constant()
+        if tau_x is not None and not math.isfinite(tau_x):
+            raise ValueError(
+                f"the neurons' time constant tau={tau_x} is not finite: they would never move; "
+                "give a finite tau > 0 (or Instantaneous() neurons)"
+            )
         if tau_p is not None and stream.duration < tau_p:
             raise ValueError(
                 f"the presentation (duration {stream.duration}) is shorter than the perturbation's "

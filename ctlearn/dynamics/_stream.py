@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 
@@ -33,6 +35,34 @@ class Presentations(eqx.Module):
         if not 0 <= self.transition < self.duration:
             raise ValueError(
                 f"the transition ({self.transition}) must lie in [0, duration={self.duration})"
+            )
+
+    def check(self, classes: int | None) -> None:
+        """Bad data fails here, before any integration, naming the data: labels must be integers
+        in ``[0, classes)`` (when ``classes`` is known) and inputs finite. Traced streams (built
+        inside a transformation) are not checked."""
+        if isinstance(self.x, jax.core.Tracer) or isinstance(self.y, jax.core.Tracer):
+            return
+        if not jnp.issubdtype(self.y.dtype, jnp.integer):
+            raise ValueError(
+                f"the stream's labels y must be integer class indices, got dtype {self.y.dtype}"
+            )
+        y = np.asarray(self.y)
+        outside = (y < 0) | (y >= classes) if classes is not None else y < 0
+        if outside.any():
+            k, n = np.argwhere(outside)[0]
+            valid = f"0..{classes - 1} (the model has {classes} classes)" if classes else ">= 0"
+            raise ValueError(
+                f"the stream's label y[{k}, {n}]={int(y[k, n])} is out of range "
+                f"({int(outside.sum())} labels in all); valid: {valid}"
+            )
+        finite = np.isfinite(np.asarray(self.x))
+        if not finite.all():
+            k, n = np.argwhere(~finite)[0][:2]
+            raise ValueError(
+                f"the stream's inputs x are not finite: presentation {k}, example {n} holds "
+                f"{np.asarray(self.x[k, n])[~finite[k, n]].flat[0]} ({int((~finite).sum())} "
+                "values in all); the inputs must be finite numbers"
             )
 
     @property
