@@ -353,6 +353,8 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
             "over": over,
             "members": config.ensemble,
             "target": target,
+            "solver": type(fused.plan.solver).__name__,
+            "tabulated": fused.plan.tabulate,
             "one_ms": 1e3 * seconds["one"],
             "largest_difference": differences[over],
         }
@@ -448,13 +450,18 @@ def _markdown_solvers(rows: list[dict], config: BenchConfig) -> list[str]:
     return lines
 
 
+def _integration(row: dict) -> str:
+    return f"{row['solver']}{' reading the tabulated perturbation' if row['tabulated'] else ''}"
+
+
 def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
     lines = [
         "",
         f"(c) {config.ensemble}-member vmapped ensemble vs one member ("
         f"{config.ensemble_presentations} presentation(s) of T = {config.ensemble_duration:g}, "
-        f"dt0 = {config.dt0:g}, the default integration: Heun reading the tabulated "
-        "perturbation). Old: every member's solve vmapped; new: one solve carrying the member "
+        f"dt0 = {config.dt0:g}, the default integration: "
+        f"{', '.join(sorted({_integration(r) for r in rows}))}). Old: every member's solve "
+        "vmapped; new: one solve carrying the member "
         "axis (fused). Ratio: ensemble time / one member's time; target per network; "
         "difference: the largest absolute difference between the old and new results:",
         "",
