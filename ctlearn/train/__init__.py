@@ -1,9 +1,13 @@
 """Discrete-time training: configuration, the training loop, checkpoints and run folders, data
 parallelism over devices and hosts."""
 
+from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._config import TrainConfig as TrainConfig
+from ._lock import RunFolderLocked as RunFolderLocked
+from ._lock import RunLock as RunLock
+from ._loop import RunFolderError as RunFolderError
 from ._loop import TrainingDiverged as TrainingDiverged
 from ._loop import TrainResult as TrainResult
 from ._loop import evaluate as evaluate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -18,11 +19,18 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._atomic import atomic_write_text
+from .._atomic import atomic_write_text, temporary_files
 from ..data import Dataset, batches, load_dataset, num_batches
 from ..nn import Network
-from ._checkpoint import load_checkpoint, save_checkpoint
+from ._checkpoint import (
+    checksum_path,
+    load_checkpoint,
+    remove_leftovers,
+    save_checkpoint,
+    verify_checkpoint,
+)
 from ._config import TrainConfig
+from ._lock import RunLock
 from ._parallel import DataParallel, data_parallel
 from ._state import TrainState
 from ._step import eval_step, train_step
@@ -32,6 +40,11 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.eqx"
 
 _CHECK_EVERY = 25  # steps between finiteness checks (each one waits for the device)
+
+
+class RunFolderError(ValueError):
+    """A run folder whose files disagree or are damaged; the message says which file and what to
+    do. Nothing is repaired silently."""
 
 
 class TrainingDiverged(RuntimeError):
@@ -86,14 +99,23 @@ def train(
         not isinstance(stop_after_epochs, int) or stop_after_epochs < 1
     ):
         raise ValueError(f"stop_after_epochs must be a positive int, got {stop_after_epochs!r}")
+    if out is not None and not os.fspath(out).strip():
+        raise ValueError(f"the output folder is empty ({os.fspath(out)!r}): name a folder")
     parallel = data_parallel(config.devices)
     if parallel is not None:
         parallel.check_batch_size(config.batch_size)
     run_dir = _RunDir(Path(out)) if out is not None else None
     if resume and run_dir is None:
         raise ValueError("resume=True needs the folder of the run to resume: pass out=...")
+    with run_dir.lock() if run_dir is not None else contextlib.nullcontext():
+        return _train(config, run_dir, resume, dataset, parallel, progress, stop_after_epochs)
+
+
+def _train(config, run_dir, resume, dataset, parallel, progress, stop_after_epochs):
+    """``train`` once the arguments are checked and the run folder (if any) is locked."""
+    completed = 0
     if run_dir is not None:
-        run_dir.check(config, resume=resume)
+        completed = run_dir.check(config, resume=resume)
         if jax.process_count() > 1:  # no process may see a folder another has begun to write
             multihost_utils.sync_global_devices("ctlearn: run folder checked")
 
@@ -105,9 +127,15 @@ def train(
     state = initial_state(config, data, estimator, optimizer)
     metrics: list[dict[str, Any]] = []
     if run_dir is not None:
-        if resume and run_dir.checkpoint.is_file():
+        if completed:
             state = load_checkpoint(run_dir.checkpoint, state)
-            metrics = run_dir.read_metrics(upto_epoch=int(state.epoch))
+            if int(state.epoch) != completed:
+                raise RunFolderError(
+                    f"{run_dir.checkpoint} holds epoch {int(state.epoch)} but its checksum file "
+                    f"and {run_dir.metrics} say {completed}: restore the run's files together, "
+                    "or start again in a new folder"
+                )
+            metrics = run_dir.read_metrics(upto_epoch=completed)
         run_dir.write_config(config, data, devices=parallel.num_devices if parallel else 1)
         run_dir.write_metrics(metrics)
     if parallel is not None:
@@ -178,7 +206,7 @@ def train(
             }
             metrics.append(record)
             if run_dir is not None:  # checkpoint first: metrics never run ahead of it
-                run_dir.save_checkpoint(state)
+                run_dir.save_checkpoint(state, record)
                 run_dir.write_metrics(metrics)
             bar.set_postfix(
                 loss=f"{record['train_loss']:.4f}", test_acc=f"{test_acc:.4f}", refresh=True
@@ -266,19 +294,75 @@ class _RunDir:
     def writes(self) -> bool:
         return jax.process_index() == 0
 
-    def check(self, config: TrainConfig, *, resume: bool) -> None:
+    def lock(self):
+        """The folder's lock (process 0 writes, so it alone takes it)."""
         if self.path.exists() and not self.path.is_dir():
             raise NotADirectoryError(f"--out {self.path} exists and is not a folder")
+        return RunLock(self.path) if self.writes else contextlib.nullcontext()
+
+    def check(self, config: TrainConfig, *, resume: bool) -> int:
+        """Checks that ``config`` may start or continue the run in this folder; returns the
+        epochs it completed (0 for a new run). With ``resume``, the checkpoint must match its
+        checksum and agree with ``metrics.jsonl``; this run's leftover temporary files go."""
         if not resume:
             if self.config.exists() or self.checkpoint.exists():
                 raise FileExistsError(
                     f"{self.path} already holds a run; pass resume=True (--resume) to continue "
                     "it, or choose another output folder"
                 )
-            return
+            return 0
         if not self.config.is_file():
             raise FileNotFoundError(f"nothing to resume: {self.config} does not exist")
         config.resumable_as(read_config(self.path))
+        if self.writes:  # the lock is held: temporary files here are this run's leftovers
+            for leftover in temporary_files(self.config) + temporary_files(self.metrics):
+                leftover.unlink(missing_ok=True)
+            remove_leftovers(self.checkpoint)
+        completed = self.completed_epochs()
+        if config.epochs < completed:
+            raise ValueError(
+                f"epochs={config.epochs} (--epochs) is below the {completed} epochs the run in "
+                f"{self.path} has completed: give epochs >= {completed}"
+            )
+        return completed
+
+    def completed_epochs(self) -> int:
+        """The epochs completed, once the checkpoint (verified by its checksum) and
+        ``metrics.jsonl`` agree. A save interrupted after the checkpoint but before the metrics
+        is completed from the record stored with the checkpoint's checksum; every other
+        disagreement is refused with what to do."""
+        records = self.read_metrics(upto_epoch=math.inf) if self.metrics.is_file() else None
+        if not self.checkpoint.is_file():
+            if records or checksum_path(self.checkpoint).is_file():
+                raise RunFolderError(
+                    f"{self.checkpoint} is missing but the run recorded "
+                    f"{len(records or [])} completed epochs in {self.metrics}: restore the "
+                    "checkpoint, or start the run again in a new folder"
+                )
+            return 0
+        saved = verify_checkpoint(self.checkpoint)
+        epoch = saved.get("epoch")
+        if not isinstance(epoch, int):
+            raise RunFolderError(
+                f"{checksum_path(self.checkpoint)} does not say which epoch {self.checkpoint} "
+                "holds: restore it, or start the run again in a new folder"
+            )
+        if records is None:
+            raise RunFolderError(
+                f"{self.metrics} is missing but {self.checkpoint} holds epoch {epoch}: the "
+                "history of the finished epochs is lost; restore the file, or start the run "
+                "again in a new folder"
+            )
+        if len(records) == epoch - 1 and saved.get("record", {}).get("epoch") == epoch:
+            self.write_metrics([*records, saved["record"]])  # the interrupted save, completed
+            return epoch
+        if len(records) != epoch:
+            raise RunFolderError(
+                f"{self.metrics} records {len(records)} completed epochs but {self.checkpoint} "
+                f"holds epoch {epoch}: restore the run's files together, or start the run again "
+                "in a new folder"
+            )
+        return epoch
 
     def write_config(self, config: TrainConfig, data: Dataset, *, devices: int) -> None:
         if not self.writes:
@@ -301,25 +385,57 @@ class _RunDir:
         }
         atomic_write_text(self.config, json.dumps(content, indent=2) + "\n")
 
-    def read_metrics(self, *, upto_epoch: int) -> list[dict[str, Any]]:
+    def read_metrics(self, *, upto_epoch: int | float) -> list[dict[str, Any]]:
+        """The records of epochs 1, 2, ... up to ``upto_epoch``; a line that is not a JSON
+        record of the next epoch raises naming the file and the line."""
         if not self.metrics.is_file():
             return []
-        records = [json.loads(line) for line in self.metrics.read_text().splitlines() if line]
+        records = []
+        for number, line in enumerate(self.metrics.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise RunFolderError(
+                    f"{self.metrics} line {number} is not JSON ({e.msg}): restore the file, or "
+                    "start the run again in a new folder"
+                ) from None
+            if not isinstance(record, dict) or record.get("epoch") != len(records) + 1:
+                got = record.get("epoch") if isinstance(record, dict) else record
+                raise RunFolderError(
+                    f"{self.metrics} line {number} should record epoch {len(records) + 1}, got "
+                    f"epoch={got!r}: restore the file, or start the run again in a new folder"
+                )
+            records.append(record)
         return [r for r in records if r["epoch"] <= upto_epoch]
 
     def write_metrics(self, metrics: list[dict[str, Any]]) -> None:
         if self.writes:
             atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in metrics))
 
-    def save_checkpoint(self, state: TrainState) -> None:
+    def save_checkpoint(self, state: TrainState, record: dict[str, Any]) -> None:
+        """The checkpoint, with the epoch it holds and that epoch's metrics in its checksum file
+        (so a crash before ``metrics.jsonl`` is written loses nothing)."""
         if self.writes:
-            save_checkpoint(self.checkpoint, state)
+            save_checkpoint(
+                self.checkpoint, state, extra={"epoch": record["epoch"], "record": record}
+            )
 
 
 def read_config(out: str | os.PathLike) -> TrainConfig:
     """The ``TrainConfig`` of the run saved in folder ``out``."""
-    content = json.loads((Path(out) / CONFIG_FILE).read_text())
-    return TrainConfig(**content["config"])
+    path = Path(out) / CONFIG_FILE
+    try:
+        content = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunFolderError(f"{path} is not valid JSON ({e}): restore the file") from None
+    if not isinstance(content, dict) or not isinstance(content.get("config"), dict):
+        raise RunFolderError(f"{path} holds no 'config' object: restore the file")
+    try:
+        return TrainConfig(**content["config"])
+    except TypeError as e:  # an unknown or missing field
+        raise RunFolderError(f"{path}: its 'config' is not a TrainConfig ({e})") from None
 
 
 def read_metrics(out: str | os.PathLike) -> list[dict[str, Any]]:
@@ -341,4 +457,5 @@ def load_run(out: str | os.PathLike, *, dataset: Dataset | None = None) -> Train
     optimizer, _ = config.make_optimizer(num_batches(data.train, config.batch_size))
     like = initial_state(config, data, config.make_estimator(), optimizer)
     state = load_checkpoint(run_dir.checkpoint, like)
+    run_dir.read_metrics(upto_epoch=math.inf)  # damaged metrics fail here, naming the file
     return TrainResult(config, state.model, state, read_metrics(out), run_dir.path)

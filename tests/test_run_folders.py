@@ -1,0 +1,181 @@
+"""Trustworthy run folders (issue 18): one owner at a time, checkpoints verified by checksum,
+checkpoint and metrics in agreement, leftovers removed, bad ``--out``/``--epochs`` refused,
+files readable by the user's group. Each test is a probe of one failure, with its refusal."""
+
+import json
+import os
+import shutil
+import socket
+
+import numpy as np
+import pytest
+
+from ctlearn._atomic import atomic_write_text
+from ctlearn.cli import main
+from ctlearn.data import ArraySplit, Dataset
+from ctlearn.train import (
+    CheckpointError,
+    RunFolderError,
+    RunFolderLocked,
+    RunLock,
+    TrainConfig,
+    load_run,
+    read_metrics,
+    train,
+)
+
+CONFIG = TrainConfig(
+    dataset="mnist1d", model_options={"widths": [8]}, batch_size=10, epochs=2, eval_batch_size=20
+)
+
+
+def _split(n, seed):
+    rng = np.random.default_rng(seed)
+    return ArraySplit(rng.normal(size=(n, 6)).astype(np.float32), rng.integers(0, 3, n))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return Dataset("mnist1d", _split(40, 0), _split(20, 1), 3, (6,), "memory")
+
+
+@pytest.fixture(scope="module")
+def finished(data, tmp_path_factory):
+    """A run folder after 2 completed epochs (copied by each test before it is damaged)."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    train(CONFIG, out, dataset=data, progress=False)
+    return out
+
+
+@pytest.fixture
+def run(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    return out
+
+
+def _resume(run, data, config=CONFIG):
+    return train(config, run, resume=True, dataset=data, progress=False)
+
+
+def test_a_second_process_on_the_same_folder_is_refused_naming_the_holder(run, data):
+    with RunLock(run):  # another open file description: flock refuses it as it would a process
+        with pytest.raises(RunFolderLocked, match=rf"PID {os.getpid()} on host") as err:
+            _resume(run, data)
+    assert socket.gethostname() in str(err.value)
+    _resume(run, data)  # released: the folder can be used again
+
+
+def test_a_fresh_run_takes_the_lock_too(tmp_path, data):
+    with RunLock(tmp_path / "new"), pytest.raises(RunFolderLocked, match="is in use by"):
+        train(CONFIG, tmp_path / "new", dataset=data, progress=False)
+
+
+def test_nan_bytes_in_the_checkpoint_are_detected_naming_the_file(run, data):
+    path = run / "checkpoint.eqx"
+    raw = bytearray(path.read_bytes())
+    raw[-64:] = np.full(16, np.nan, np.float32).tobytes()
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match=r"checkpoint\.eqx is damaged"):
+        _resume(run, data)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.eqx is damaged"):
+        load_run(run, dataset=data)
+
+
+def test_a_truncated_checkpoint_is_detected(run, data):
+    path = run / "checkpoint.eqx"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"checkpoint\.eqx is damaged"):
+        _resume(run, data)
+
+
+def test_a_missing_checksum_is_refused(run, data):
+    (run / "checkpoint.eqx.sha256").unlink()
+    with pytest.raises(CheckpointError, match=r"checkpoint\.eqx\.sha256 is missing"):
+        _resume(run, data)
+
+
+def test_a_checkpoint_of_another_configuration_names_the_file(run, data):
+    content = json.loads((run / "config.json").read_text())
+    content["config"]["model_options"]["widths"] = [16]
+    (run / "config.json").write_text(json.dumps(content))
+    edited = TrainConfig(**content["config"])
+    with pytest.raises(CheckpointError, match=r"checkpoint\.eqx does not hold a checkpoint"):
+        _resume(run, data, edited)
+
+
+@pytest.mark.parametrize("damage", ["emptied", "deleted"])
+def test_lost_metrics_are_refused_not_restarted(run, data, damage):
+    metrics = run / "metrics.jsonl"
+    metrics.write_text("") if damage == "emptied" else metrics.unlink()
+    expected = "records 0 completed epochs" if damage == "emptied" else "is missing"
+    with pytest.raises(RunFolderError, match=rf"metrics\.jsonl {expected}.*epoch 2"):
+        _resume(run, data)
+
+
+def test_a_malformed_metrics_line_is_named(run, data):
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().splitlines()[0] + "\n{not json\n")
+    with pytest.raises(RunFolderError, match=r"metrics\.jsonl line 2 is not JSON"):
+        _resume(run, data)
+
+
+def test_a_metrics_row_without_its_epoch_is_named(run, data):
+    metrics = run / "metrics.jsonl"
+    metrics.write_text('{"train_loss": 1.0}\n')
+    with pytest.raises(RunFolderError, match=r"line 1 should record epoch 1, got epoch=None"):
+        _resume(run, data)
+
+
+def test_a_deleted_checkpoint_is_refused_not_restarted(run, data):
+    (run / "checkpoint.eqx").unlink()
+    with pytest.raises(RunFolderError, match=r"checkpoint\.eqx is missing but the run recorded 2"):
+        _resume(run, data)
+
+
+def test_a_save_interrupted_before_the_metrics_is_completed_exactly(run, data, finished):
+    metrics = run / "metrics.jsonl"
+    metrics.write_text(metrics.read_text().splitlines()[0] + "\n")
+    result = _resume(run, data)
+    assert result.metrics == read_metrics(finished) == read_metrics(run)
+
+
+def test_fewer_epochs_than_completed_are_refused_and_the_config_kept(run, data):
+    before = (run / "config.json").read_bytes()
+    with pytest.raises(ValueError, match=r"epochs=1 \(--epochs\) is below the 2 epochs"):
+        _resume(run, data, TrainConfig(**{**CONFIG.__dict__, "epochs": 1}))
+    assert (run / "config.json").read_bytes() == before
+
+
+def test_leftover_temporary_files_are_removed_on_resume(run, data):
+    leftovers = [run / ".checkpoint.eqx.x1y2.tmp", run / ".metrics.jsonl.z3.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 1000)
+    _resume(run, data)
+    assert not any(p.exists() for p in leftovers)
+
+
+@pytest.mark.parametrize("out", ["", "   "])
+def test_an_empty_out_is_refused_and_nothing_written(out, tmp_path, monkeypatch, capsys, data):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="the output folder is empty"):
+        train(CONFIG, out, dataset=data, progress=False)
+    assert main(["train", "--out", out, "--no-progress", "--epochs", "1"]) == 1
+    assert "output folder is empty" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_files_are_written_with_the_users_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_cli_reports_a_damaged_checkpoint_in_one_line(run, capsys):
+    (run / "checkpoint.eqx").write_bytes(b"")
+    assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "checkpoint.eqx is damaged" in err
