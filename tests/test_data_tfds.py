@@ -146,6 +146,7 @@ def test_failed_download_becomes_dataset_not_available(tmp_path, monkeypatch):
         raise ConnectionError("synthetic failure: no route to host")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
+    monkeypatch.setattr("ctlearn.data._tfds.network_reachable", lambda: True)
     with pytest.raises(DatasetNotAvailableError, match="ConnectionError: synthetic failure"):
         load_dataset("cifar10", data_dir=tmp_path)
 

@@ -179,3 +179,27 @@ def test_the_cli_reports_a_damaged_checkpoint_in_one_line(run, capsys):
     assert main(["train", "--out", str(run), "--resume", "--no-progress"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "checkpoint.eqx is damaged" in err
+
+
+def test_a_dataset_not_on_disk_without_network_fails_fast_and_creates_nothing(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("tensorflow_datasets")
+    pytest.importorskip("tensorflow")
+    import tensorflow_datasets as tfds
+
+    from ctlearn.data import DatasetNotAvailableError, load_dataset
+
+    def retries(self, *args, **kwargs):
+        raise AssertionError("TFDS's download (with its ~200 s of retries) must not start")
+
+    monkeypatch.setenv("CTLEARN_OFFLINE", "0")
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", retries)
+    # TEST-NET-1 (RFC 5737) is never routed: no network, on any machine.
+    monkeypatch.setattr("ctlearn.data._network.PROBE_HOST", ("192.0.2.1", 443))
+    monkeypatch.setattr("ctlearn.data._network.PROBE_SECONDS", 1.0)
+    where = tmp_path / "nonexistent"
+    with pytest.raises(DatasetNotAvailableError, match="no network to download it") as err:
+        load_dataset("mnist", data_dir=where)
+    assert str(where) in str(err.value) and "tfds build mnist" in str(err.value)
+    assert not where.exists()

@@ -12,6 +12,7 @@ from typing import Any
 from ._dataset import Dataset
 from ._env import downloads_disabled
 from ._errors import DatasetNotAvailableError
+from ._network import describe_probe, network_reachable
 from ._split import ArraySplit, Split
 from ._stats import CHANNEL_STATS, channel_stats, standardise
 from ._streaming import StreamingSplit
@@ -134,6 +135,11 @@ def _prepare(builder: Any, name: str) -> None:
         raise DatasetNotAvailableError(
             f"{name} is not prepared in {builder.data_dir} and downloads are disabled "
             f"(CTLEARN_OFFLINE={os.environ['CTLEARN_OFFLINE']}); to get it, {how}"
+        )
+    if not network_reachable():  # once, instead of TFDS's retries (~200 s without a network)
+        raise DatasetNotAvailableError(
+            f"{name} is not prepared in {builder.data_dir} and there is no network to download "
+            f"it ({describe_probe()}); to get it, {how}"
         )
     try:
         builder.download_and_prepare()
