@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 130
     except (ValueError, TypeError, OSError, DatasetNotAvailableError, TrainingDiverged) as e:
-        print(f"ctlearn: error: {e}", file=sys.stderr)
+        if getattr(args, "debug", False):
+            raise
+        # One line: a message that lists several reasons joins them with "; ".
+        lines = [line.strip().removeprefix("- ") for line in str(e).splitlines() if line.strip()]
+        print(f"ctlearn: error: {'; '.join(lines)}", file=sys.stderr)
         return 1
 
 
@@ -39,6 +43,8 @@ def _train(args: argparse.Namespace) -> int:
 
     if args.distributed:  # before anything else asks JAX for its devices
         initialize_distributed()
+    if not args.out.strip():
+        raise ValueError(f"--out {args.out!r} is empty: name the run's folder")
     given = _given_config(args)
     if args.resume and (Path(args.out) / "config.json").is_file():
         base = dataclasses.asdict(read_config(args.out))
@@ -257,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
         help="stop this call after N epochs (resume later with --resume)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (default: one line)"
+    )
 
     commands.add_parser("datasets", help="list the datasets").set_defaults(run=_datasets)
     commands.add_parser("methods", help="list the learning rules").set_defaults(run=_methods)

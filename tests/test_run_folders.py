@@ -4,6 +4,7 @@ files readable by the user's group. Each test is a probe of one failure, with it
 
 import json
 import os
+import re
 import shutil
 import socket
 
@@ -161,7 +162,7 @@ def test_an_empty_out_is_refused_and_nothing_written(out, tmp_path, monkeypatch,
     with pytest.raises(ValueError, match="the output folder is empty"):
         train(CONFIG, out, dataset=data, progress=False)
     assert main(["train", "--out", out, "--no-progress", "--epochs", "1"]) == 1
-    assert "output folder is empty" in capsys.readouterr().err
+    assert "is empty: name the run's folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 
@@ -203,3 +204,58 @@ def test_a_dataset_not_on_disk_without_network_fails_fast_and_creates_nothing(
         load_dataset("mnist", data_dir=where)
     assert str(where) in str(err.value) and "tfds build mnist" in str(err.value)
     assert not where.exists()
+
+
+def _one_line_error(capsys, argv):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("ctlearn: error: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("", r"config\.json is not valid JSON"),
+        ("{not json", r"config\.json is not valid JSON"),
+        ('{"data": {}}', r"config\.json holds no 'config' object"),
+        ('{"config": {"epochs": 0}}', r"config\.json: its 'config' is not valid \(epochs must"),
+    ],
+)
+def test_a_damaged_config_is_one_line_naming_the_file(run, capsys, content, message):
+    (run / "config.json").write_text(content)
+    err = _one_line_error(capsys, ["train", "--out", str(run), "--resume", "--no-progress"])
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [("", r"metrics\.jsonl records 0 completed epochs"), ("[1]\n", r"metrics\.jsonl line 1")],
+)
+def test_damaged_metrics_are_one_line_naming_the_file(run, capsys, content, message):
+    (run / "metrics.jsonl").write_text(content)
+    err = _one_line_error(capsys, ["train", "--out", str(run), "--resume", "--no-progress"])
+    assert re.search(message, err), err
+
+
+def test_a_checkpoint_that_does_not_fit_the_edited_config_is_one_line(run, capsys):
+    content = json.loads((run / "config.json").read_text())
+    content["config"]["model_options"]["widths"] = [16]
+    (run / "config.json").write_text(json.dumps(content))
+    err = _one_line_error(capsys, ["train", "--out", str(run), "--resume", "--no-progress"])
+    assert "checkpoint.eqx does not hold a checkpoint of this run's configuration" in err
+
+
+def test_a_bad_model_option_names_the_option_and_what_is_valid(tmp_path, capsys):
+    argv = ["train", "--out", str(tmp_path / "r"), "--model-option", "widths=abc"]
+    err = _one_line_error(capsys, argv)
+    assert "model option widths='abc' is not valid: it must be a list of integers" in err
+    assert not (tmp_path / "r").exists()
+    with pytest.raises(ValueError, match="model option widths='abc'"):  # --debug: the traceback
+        main([*argv, "--debug"])
+
+
+def test_an_error_listing_several_sources_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CTLEARN_OFFLINE", "1")
+    argv = ["train", "--out", str(tmp_path / "r"), "--dataset", "mnist"]
+    _one_line_error(capsys, [*argv, "--data-dir", str(tmp_path / "none"), "--no-progress"])

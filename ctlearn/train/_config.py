@@ -203,6 +203,30 @@ def _check_model(name: str, options: dict[str, Any]) -> None:
             f"model {name!r} has no option(s) {', '.join(unknown)}; valid options: "
             f"{', '.join(valid)}"
         )
+    for key, value in options.items():
+        _check_like_default(f"model option {key}", value, parameters[key].default)
+
+
+def _check_like_default(name: str, value, default) -> None:
+    """Refuses ``value`` when it is not of the kind of the option's ``default`` (a bool, an
+    integer, a real number, a string, or a sequence of integers); options without a default of
+    these kinds are left to the builder."""
+    integer = lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool)
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif integer(default):
+        ok, kind = integer(value), "an integer"
+    elif isinstance(default, float):
+        ok, kind = isinstance(value, numbers.Real) and not isinstance(value, bool), "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, (tuple, list)) and default and all(map(integer, default)):
+        ok = isinstance(value, (tuple, list)) and all(map(integer, value))
+        kind = "a list of integers, e.g. [256, 256]"
+    else:
+        return
+    if not ok:
+        raise ValueError(f"{name}={value!r} is not valid: it must be {kind}")
 
 
 def _check_int(name: str, value, *, minimum: int) -> None:

@@ -434,8 +434,8 @@ def read_config(out: str | os.PathLike) -> TrainConfig:
         raise RunFolderError(f"{path} holds no 'config' object: restore the file")
     try:
         return TrainConfig(**content["config"])
-    except TypeError as e:  # an unknown or missing field
-        raise RunFolderError(f"{path}: its 'config' is not a TrainConfig ({e})") from None
+    except (TypeError, ValueError) as e:  # an unknown field, or a value TrainConfig refuses
+        raise RunFolderError(f"{path}: its 'config' is not valid ({e}); restore the file") from None
 
 
 def read_metrics(out: str | os.PathLike) -> list[dict[str, Any]]:
