@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 
+import equinox as eqx
 import numpy as np
 import pytest
 
@@ -259,3 +260,20 @@ def test_an_error_listing_several_sources_is_one_line(tmp_path, capsys, monkeypa
     monkeypatch.setenv("CTLEARN_OFFLINE", "1")
     argv = ["train", "--out", str(tmp_path / "r"), "--dataset", "mnist"]
     _one_line_error(capsys, [*argv, "--data-dir", str(tmp_path / "none"), "--no-progress"])
+
+
+def test_a_save_killed_before_its_rename_leaves_a_checkpoint_that_verifies(run, data, monkeypatch):
+    from ctlearn.train import _checkpoint
+
+    before = load_run(run, dataset=data)
+
+    def killed(path, mode="wb"):
+        raise KeyboardInterrupt  # as a kill between the sidecar's first write and the rename
+
+    monkeypatch.setattr(_checkpoint, "atomic_open", killed)
+    state = eqx.tree_at(lambda s: s.epoch, before.state, before.state.epoch + 1)
+    with pytest.raises(KeyboardInterrupt):
+        _checkpoint.save_checkpoint(run / "checkpoint.eqx", state, extra={"epoch": 3})
+    monkeypatch.undo()
+    assert "previous" in json.loads((run / "checkpoint.eqx.sha256").read_text())
+    assert _resume(run, data).metrics == before.metrics  # the old checkpoint, verified
