@@ -37,4 +37,6 @@ class WeightDrift(AbstractNonIdeality):
         return None if is_zero(self.sigma) else f"sigma={self.sigma}"
 
     def weight_diffusion(self, params):
+        if self.weight_noise() is None:  # decay alone: no Brownian term to integrate
+            return None
         return jax.tree.map(lambda w: jnp.full_like(w, self.sigma), params)
