@@ -12,7 +12,9 @@ learning fades as τ_d approaches τ_p.
 
 Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 200 presentations, η = 10, 2 seeds)
 and ``fashion`` (Fashion-MNIST at ``sims._analog.FASHION_BASE``, where the ideal circuit is
-trained; measured in ``results/study_phase_fashion/summary.md``).
+trained). Not run in full: at that preset's η every finite τ_d diverges (see
+``sims.study_differentiator`` and ``results/study_differentiator_fashion``), so its diagram
+would show only that.
 """
 
 from __future__ import annotations
