@@ -18,9 +18,10 @@ Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 300 presentations, η
 ``fashion`` (Fashion-MNIST at ``sims._analog.FASHION_BASE``, where the ideal circuit is trained;
 measured in ``results/study_differentiator_fashion/summary.md``, the point τ_d = None being the
 exact derivative with the same blanking). At that preset's η the feedback loop through the
-reward differentiator diverges for every finite τ_d within the first presentations (784 inputs
-raise the loop's gain far above MNIST-1D's), so it measures that instability, not a graded cost;
-a graded study on Fashion-MNIST needs a setup that keeps the loop stable and still trains.
+reward differentiator diverges for every finite τ_d within the first presentations (presumably
+because 784 inputs raise the loop's gain above MNIST-1D's), so it measures that instability,
+not a graded cost; a graded study on Fashion-MNIST needs a setup that keeps the loop stable and
+still trains.
 """
 
 from __future__ import annotations
