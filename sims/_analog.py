@@ -32,9 +32,11 @@ for the ideal circuit to be trained (its accuracy: ``results/study_*_fashion/sum
 points without a non-ideality). Chosen from a few measured trials (batches of 20 or 50, T = 10
 or 5 τ_p, η = 40 or 80, 300 to 800 presentations) as the cheapest that trained the ideal circuit
 past 80 % on 2000 test images: a narrow net has few perturbed units, so little estimator
-variance. The simulator's default engine is the same Heun method reading a tabulated
-perturbation, as accurate as plain Heun and faster (``results/bench_engine``); with noise or
-differentiators it falls back to plain Heun with a one-line notice."""
+variance. The solver is the simulator's automatic choice (``solver=None``:
+``ctlearn.dynamics._engine.plan``, which falls back to plain Heun with a one-line notice where
+its fast path cannot serve, e.g. with noise or differentiators; its accuracy against Heun:
+``results/bench_engine``). That choice has changed between commits: each result names the
+commit that made it."""
 
 FASHION_QUICK: dict[str, Any] = {
     "base": {"widths": [8], "batch_size": 10, "presentations": 3, "chunk": 3, "test_size": 200}
