@@ -33,8 +33,8 @@ points without a non-ideality). Chosen from a few measured trials (batches of 20
 or 5 τ_p, η = 40 or 80, 300 to 800 presentations) as the cheapest that trained the ideal circuit
 past 80 % on 2000 test images: a narrow net has few perturbed units, so little estimator
 variance. The solver is the simulator's automatic choice (``solver=None``:
-``ctlearn.dynamics._engine.plan``, which falls back to plain Heun with a one-line notice where
-its fast path cannot serve, e.g. with noise or differentiators; its accuracy against Heun:
+``ctlearn.dynamics.plan``, which falls back to Heun with a one-line notice where its fast path
+cannot serve, e.g. with noise or differentiators; its accuracy against Heun:
 ``results/bench_engine``). That choice has changed between commits: each result names the
 commit that made it."""
 

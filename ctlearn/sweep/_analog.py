@@ -73,8 +73,9 @@ class AnalogBase:
     applied, without noise or perturbation). ``rule``: "fg-a" or "lg-fg-a" (the exact rule,
     ẏ = ṗ, with the ReLU ``mask``); ``lr``: η (1/time); ``sigma``/``tau_p``/``components``: the
     sinusoidal perturbation; ``solver``/``dt0``: "default" (the simulator's automatic
-    choice, ``solver=None``: Heun at ``dt0`` reading a tabulated perturbation, or plain Heun with a
-    one-line notice where it cannot) or a fixed-step Diffrax solver ("euler" or "heun"), at the
+    choice, ``solver=None``: ``ct.plan``, by default Heun in PEC mode reading a tabulated
+    perturbation, or Heun with a one-line notice where that cannot serve) or a fixed-step Diffrax
+    solver ("euler" or "heun"), at the
     time resolution ``dt0``; ``chunk``: presentations per compiled call; ``hardware``:
     ``{kind: {field: value}}``, the non-idealities every point has.
     """
