@@ -75,3 +75,15 @@ def test_float_labels_are_refused():
 def test_good_data_passes_the_check():
     sim, model, stream = _setup()
     sim.check(stream, model)
+
+
+def test_real_targets_of_an_mse_loss_pass_and_non_finite_ones_are_refused():
+    # The MSE loss reads real-valued targets (the teaching demos use them); they must be finite.
+    sim, model, stream = _setup(y=jnp.full((2, 4), 0.5, jnp.float32))
+    mse = ct.Simulator(ct.FGARule(lr=0.5, loss="mse"), sim.perturbation, dt0=0.005, loss="mse")
+    mse.check(stream, model)
+    bad = ct.Presentations(stream.x, stream.y.at[0, 1].set(jnp.nan), duration=0.5)
+    with pytest.raises(ValueError, match=r"target y\[0, 1\]=nan is not finite"):
+        mse.check(bad, model)
+    with pytest.raises(ValueError, match=r"labels y must be integer class indices"):
+        sim.check(stream, model)  # cross-entropy still wants class indices

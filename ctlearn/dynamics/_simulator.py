@@ -80,7 +80,7 @@ class Simulator(eqx.Module):
         classes = None
         if model is not None:
             classes = jax.eval_shape(model, stream.x[0]).logits.shape[-1]
-        stream.check(classes)
+        stream.check(classes, real_targets=self.loss == "mse")
         tau_p = None if self.perturbation is None else float(self.perturbation.tau)
         tau_x = self.neurons.fastest_time_constant()
         if tau_x is not None and not math.isfinite(tau_x):

@@ -37,19 +37,29 @@ class Presentations(eqx.Module):
                 f"the transition ({self.transition}) must lie in [0, duration={self.duration})"
             )
 
-    def check(self, classes: int | None) -> None:
+    def check(self, classes: int | None, *, real_targets: bool = False) -> None:
         """Bad data fails here, before any integration, naming the data: labels must be integers
-        in ``[0, classes)`` (when ``classes`` is known) and inputs finite. Traced streams (built
-        inside a transformation) are not checked."""
+        in ``[0, classes)`` (when ``classes`` is known) and inputs finite. ``real_targets``: the
+        loss also takes real-valued targets (MSE), which must then be finite. Traced streams
+        (built inside a transformation) are not checked."""
         if isinstance(self.x, jax.core.Tracer) or isinstance(self.y, jax.core.Tracer):
             return
-        if not jnp.issubdtype(self.y.dtype, jnp.integer):
+        if real_targets and jnp.issubdtype(self.y.dtype, jnp.floating):
+            bad = ~np.isfinite(np.asarray(self.y))
+            if bad.any():
+                k, n = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"the stream's target y[{k}, {n}]={float(self.y[k, n])} is not finite "
+                    f"({int(bad.sum())} targets in all); targets must be finite numbers"
+                )
+        elif not jnp.issubdtype(self.y.dtype, jnp.integer):
             raise ValueError(
                 f"the stream's labels y must be integer class indices, got dtype {self.y.dtype}"
             )
         y = np.asarray(self.y)
+        integer = np.issubdtype(y.dtype, np.integer)
         outside = (y < 0) | (y >= classes) if classes is not None else y < 0
-        if outside.any():
+        if integer and outside.any():
             k, n = np.argwhere(outside)[0]
             valid = f"0..{classes - 1} (the model has {classes} classes)" if classes else ">= 0"
             raise ValueError(
