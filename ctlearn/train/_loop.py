@@ -211,6 +211,10 @@ def _train(config, run_dir, resume, dataset, parallel, progress, stop_after_epoc
             bar.set_postfix(
                 loss=f"{record['train_loss']:.4f}", test_acc=f"{test_acc:.4f}", refresh=True
             )
+    if run_dir is not None and jax.process_count() > 1:
+        # Process 0 writes the run's files: no process returns (and, say, resumes and checks
+        # them) before they are complete.
+        multihost_utils.sync_global_devices("ctlearn: run folder written")
     return TrainResult(config, state.model, state, metrics, run_dir.path if run_dir else None)
 
 
