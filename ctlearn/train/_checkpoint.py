@@ -114,14 +114,27 @@ def _record_of(sidecar: Path, digest: str) -> dict[str, Any]:
     return {"sha256": digest}
 
 
-def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+# JSON types by the Python type they load as.
+JSON_KINDS = {dict: "object", str: "string", list: "array"}
+
+
+def read_json_object(
+    path: Path, key: str, kind: type, error: type[Exception], hint: str
+) -> dict[str, Any]:
+    """The JSON object in ``path``, which must hold ``key`` of type ``kind`` (one of
+    ``JSON_KINDS``); anything else raises ``error`` naming the file, what is wrong and ``hint``
+    (what to do)."""
     try:
-        record = json.loads(sidecar.read_text())
+        content = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{sidecar} is damaged (not JSON: {e})") from None
-    if not isinstance(record, dict) or not isinstance(record.get("sha256"), str):
-        raise CheckpointError(f"{sidecar} is damaged: it holds no 'sha256' string")
-    return record
+        raise error(f"{path} is not valid JSON ({e}): {hint}") from None
+    if not isinstance(content, dict) or not isinstance(content.get(key), kind):
+        raise error(f"{path} holds no {key!r} {JSON_KINDS[kind]}: {hint}")
+    return content
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    return read_json_object(sidecar, "sha256", str, CheckpointError, "it is damaged")
 
 
 def _first_line(e: BaseException) -> str:

@@ -25,6 +25,7 @@ from ..nn import Network
 from ._checkpoint import (
     checksum_path,
     load_checkpoint,
+    read_json_object,
     remove_leftovers,
     save_checkpoint,
     verify_checkpoint,
@@ -430,12 +431,7 @@ class _RunDir:
 def read_config(out: str | os.PathLike) -> TrainConfig:
     """The ``TrainConfig`` of the run saved in folder ``out``."""
     path = Path(out) / CONFIG_FILE
-    try:
-        content = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunFolderError(f"{path} is not valid JSON ({e}): restore the file") from None
-    if not isinstance(content, dict) or not isinstance(content.get("config"), dict):
-        raise RunFolderError(f"{path} holds no 'config' object: restore the file")
+    content = read_json_object(path, "config", dict, RunFolderError, "restore the file")
     try:
         return TrainConfig(**content["config"])
     except (TypeError, ValueError) as e:  # an unknown field, or a value TrainConfig refuses
