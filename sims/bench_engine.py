@@ -174,8 +174,13 @@ def accuracy_cases(config: EngineBenchConfig) -> dict[str, tuple]:
     sinusoids, spline = ct.Sinusoids(s, tau), ct.CubicSpline(s, tau)
     eta = config.eta
     instant = ct.Instantaneous()
+
+    def masked(*hardware, neurons=instant, lr=eta):
+        """Continuous FG-A with the ReLU mask and the sinusoids, on a circuit with ``hardware``."""
+        return ct.FGARule(lr=lr, mask=True), sinusoids, neurons, hardware, False
+
     return {
-        "FG-A mask, sinusoids": (ct.FGARule(lr=eta, mask=True), sinusoids, instant, (), False),
+        "FG-A mask, sinusoids": masked(),
         "FG-A, cubic spline": (ct.FGARule(lr=eta), spline, instant, (), False),
         "FG-A measured rate": (ct.FGARule(lr=eta, rate="measured"), sinusoids, instant, (), False),
         "LG-FG-A, local heads": (ct.LGFGARule(lr=eta), sinusoids, instant, (), True),
@@ -190,71 +195,17 @@ def accuracy_cases(config: EngineBenchConfig) -> dict[str, tuple]:
             False,
         ),  # fmt: skip
         "gradient flow": (ct.GradientFlow(lr=0.3), None, instant, (), False),
-        "FG-A + mismatch": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.Mismatch(0.3, 0.05, 0.3),),
-            False,
-        ),  # fmt: skip
-        "FG-A + quantisation (10 bits)": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.Quantisation(10, 2.0),),
-            False,
-        ),  # fmt: skip
-        "FG-A + injection limits": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.Injection(0.02, 0.1),),
-            False,
-        ),  # fmt: skip
-        "FG-A + weight decay (drift, no noise)": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.WeightDrift(tau=20.0),),
-            False,
-        ),  # fmt: skip
-        "FG-A, leaky neurons": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            ct.Leaky(0.2),
-            (),
-            False,
-        ),  # fmt: skip
-        "FG-A + differentiator": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.Differentiator(0.05),),
-            False,
-        ),  # fmt: skip
+        "FG-A + mismatch": masked(ct.Mismatch(0.3, 0.05, 0.3)),
+        "FG-A + quantisation (10 bits)": masked(ct.Quantisation(10, 2.0)),
+        "FG-A + injection limits": masked(ct.Injection(0.02, 0.1)),
+        "FG-A + weight decay (drift, no noise)": masked(ct.WeightDrift(tau=20.0)),
+        "FG-A, leaky neurons": masked(neurons=ct.Leaky(0.2)),
+        "FG-A + differentiator": masked(ct.Differentiator(0.05)),
         # The two stateful cases above diverge within their first presentation at η = 30 on
         # the default path (their Δw is not finite); the same circuits at a tenth of η:
-        "FG-A, leaky neurons (η/10)": (
-            ct.FGARule(lr=eta / 10, mask=True),
-            sinusoids,
-            ct.Leaky(0.2),
-            (),
-            False,
-        ),  # fmt: skip
-        "FG-A + differentiator (η/10)": (
-            ct.FGARule(lr=eta / 10, mask=True),
-            sinusoids,
-            instant,
-            (ct.Differentiator(0.05),),
-            False,
-        ),  # fmt: skip
-        "FG-A + activity noise": (
-            ct.FGARule(lr=eta, mask=True),
-            sinusoids,
-            instant,
-            (ct.ActivityNoise(0.001, 0.1),),
-            False,
-        ),  # fmt: skip
+        "FG-A, leaky neurons (η/10)": masked(neurons=ct.Leaky(0.2), lr=eta / 10),
+        "FG-A + differentiator (η/10)": masked(ct.Differentiator(0.05), lr=eta / 10),
+        "FG-A + activity noise": masked(ct.ActivityNoise(0.001, 0.1)),
         "FG-A, integrated OU": (
             ct.FGARule(lr=eta, mask=True),
             ct.IntegratedOU(s, tau),
