@@ -86,9 +86,8 @@ def run_study(
     atomic_write_text(out / "summary.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
     atomic_write_text(out / "summary.md", text)
     figures = []
-    if not rows:  # nothing finished yet (e.g. max_chunks=0): no figure to draw
-        pass
-    elif y is None:
+    # Nothing finished yet (e.g. max_chunks=0): no figure to draw.
+    if rows and y is None:
         figures.append(
             plot_sweep(
                 rows,
@@ -101,7 +100,7 @@ def run_study(
                 series=series,
             )
         )
-    else:
+    elif rows:
         for metric in metrics:
             figures.append(
                 plot_phase_diagram(
