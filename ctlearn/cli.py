@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .data import DatasetNotAvailableError
-from .train import TrainingDiverged
+from ._usererror import add_debug_option, report_user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,12 +28,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
-    except (ValueError, TypeError, OSError, DatasetNotAvailableError, TrainingDiverged) as e:
-        if getattr(args, "debug", False):
-            raise
-        # One line: a message that lists several reasons joins them with "; ".
-        lines = [line.strip().removeprefix("- ") for line in str(e).splitlines() if line.strip()]
-        print(f"ctlearn: error: {'; '.join(lines)}", file=sys.stderr)
+    except Exception as e:
+        # One line for a user error, the traceback for anything else (and with --debug).
+        report_user_error("ctlearn", e, debug=getattr(args, "debug", False))
         return 1
 
 
@@ -263,9 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         help="stop this call after N epochs (resume later with --resume)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    train.add_argument(
-        "--debug", action="store_true", help="show the traceback of an error (default: one line)"
-    )
+    add_debug_option(train)
 
     commands.add_parser("datasets", help="list the datasets").set_defaults(run=_datasets)
     commands.add_parser("methods", help="list the learning rules").set_defaults(run=_methods)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ from .._mesh import Devices, resolve_devices, to_host
 from ..data import load_dataset
 from ..losses import accuracy, get_loss
 from ..nn import Network
+from ..train._config import check_like_default
 from ._spec import Member, SweepSpec
 
 KINDS: dict[str, type[ct.AbstractNonIdeality]] = {
@@ -99,6 +101,10 @@ class AnalogBase:
     hardware: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        # Types first: the checks of values below compare numbers.
+        for f in dataclasses.fields(self):
+            if f.name != "hardware":
+                check_like_default(f"base: {f.name}", getattr(self, f.name), f.default)
         object.__setattr__(self, "widths", tuple(self.widths))
         for name in ("batch_size", "presentations", "test_size", "components", "chunk"):
             value = getattr(self, name)
@@ -110,10 +116,13 @@ class AnalogBase:
             raise ValueError(f"base: unknown rule {self.rule!r}; valid: {', '.join(RULES)}")
         if self.solver not in SOLVERS:
             raise ValueError(f"base: unknown solver {self.solver!r}; valid: {', '.join(SOLVERS)}")
+        if not isinstance(self.hardware, Mapping):
+            raise ValueError(
+                f"base: hardware must map kinds ({', '.join(KINDS)}) to their settings, got "
+                f"hardware={self.hardware!r}"
+            )
         for kind, fields in self.hardware.items():
-            if kind not in KINDS:
-                raise ValueError(f"base: unknown hardware kind {kind!r}; valid: {', '.join(KINDS)}")
-            KINDS[kind](**fields)  # a bad field or value is named here
+            _check_hardware(kind, fields)
 
     @classmethod
     def from_dict(cls, base: Mapping[str, Any]) -> AnalogBase:
@@ -167,16 +176,47 @@ SOLVERS: dict[str, Callable[[], Any]] = {
 }
 
 
+def _check_hardware(kind: Any, fields: Any) -> None:
+    """``base.hardware[kind]``: a known kind, its known fields, each of the kind of its default
+    (a number where the component has a number), then the component's own checks of values."""
+    if kind not in KINDS:
+        raise ValueError(f"base: unknown hardware kind {kind!r}; valid: {', '.join(KINDS)}")
+    if not isinstance(fields, Mapping):
+        raise ValueError(
+            f"base: hardware.{kind} must map its fields to values, got {kind}={fields!r}"
+        )
+    defaults = {f.name: f.default for f in dataclasses.fields(KINDS[kind])}
+    unknown = [name for name in fields if name not in defaults]
+    if unknown:
+        raise ValueError(
+            f"base: hardware.{kind} has no field(s) {', '.join(map(repr, unknown))}; valid: "
+            f"{', '.join(defaults)}"
+        )
+    for name, value in fields.items():
+        check_like_default(f"base: hardware.{kind}.{name}", value, defaults[name])
+    KINDS[kind](**fields)  # a bad value is named here
+
+
 def check_grid(spec: SweepSpec) -> None:
-    """Every grid name is sweepable, and ``None`` only stands for strength parameters."""
+    """Every grid name is sweepable, its values are numbers (types are checked before any value
+    is compared), and ``None`` only stands for strength parameters."""
     for name, values in spec.grid.items():
         if name not in SWEEPABLE:
             raise ValueError(
                 f"grid: {name!r} cannot be swept; valid: {', '.join(SWEEPABLE)} (set structure "
                 "such as widths, rule or solver in base)"
             )
-        if None in values and name not in IDEAL:
-            raise ValueError(f"grid: {name!r} has no ideal value, so None is not valid there")
+        for value in values:
+            if value is None and name not in IDEAL:
+                raise ValueError(f"grid: {name!r} has no ideal value, so None is not valid there")
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, numbers.Real)
+            ):
+                ideal = ', or None (null; "none" in TOML) for its ideal value'
+                raise ValueError(
+                    f"grid: {name!r} has value {value!r} (a {type(value).__name__}); valid: a "
+                    f"number{ideal if name in IDEAL else ''}"
+                )
 
 
 @functools.lru_cache(maxsize=4)

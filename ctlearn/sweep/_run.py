@@ -15,11 +15,13 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .._atomic import atomic_write_text
+from ..train._checkpoint import read_json_object
 from ._spec import Member, SweepSpec, spec_differences
 from ._table import (
     RESULTS_CSV,
     RESULTS_JSON,
     SPEC_FILE,
+    damaged_hint,
     load_table,
     rows_csv_text,
     rows_json_text,
@@ -61,7 +63,7 @@ def run_sweep(
     spec_path = out_dir / SPEC_FILE
     saved: dict[str, Any] | None = None
     if spec_path.exists():
-        saved = json.loads(spec_path.read_text())
+        saved = read_json_object(spec_path, "grid", dict, ValueError, damaged_hint(out_dir))
         differences = spec_differences(saved, canonical)
         if differences:
             raise ValueError(

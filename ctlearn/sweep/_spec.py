@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..train._checkpoint import read_json
+
 GridValue = int | float | str | bool | None
 
 _VALID_KEYS = ("name", "base", "grid", "seeds", "ensemble")
@@ -148,9 +150,14 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise ValueError(f"sweep spec {path} must be a .json or .toml file, got {path.suffix!r}")
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"sweep spec {path} {what}: give a .json or .toml file")
     if suffix == ".json":
-        data = json.loads(path.read_text())
-    elif suffix == ".toml":
+        data = read_json(path, ValueError, "correct it at that line")
+    else:
         data = _read_toml(path)
         if isinstance(data.get("grid"), dict):
             data["grid"] = {
@@ -159,8 +166,6 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
                 else values
                 for name, values in data["grid"].items()
             }
-    else:
-        raise ValueError(f"sweep spec {path} must be a .json or .toml file, got {path.suffix!r}")
     try:
         return SweepSpec.from_dict(data, name=path.stem)
     except ValueError as error:
@@ -283,5 +288,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
                 f"reading {path} needs tomllib (Python >= 3.11) or the tomli package; "
                 "install tomli or give the spec as .json"
             ) from None
-    with path.open("rb") as f:
-        return tomllib.load(f)
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid TOML ({e}): correct it at that line") from None

@@ -10,6 +10,7 @@ from typing import Any
 
 from .._atomic import atomic_write_text
 from .._mesh import Devices
+from ..train._checkpoint import read_json_object
 from ._analog import AnalogSweep, ModelFactory
 from ._run import run_sweep
 from ._spec import SweepSpec
@@ -56,6 +57,7 @@ def run_study(
 
     out = Path(out_dir)
     evaluate = AnalogSweep(spec, model, progress=False, devices=devices)  # validates first
+    previous = _previous_runs(out)  # a damaged summary is refused before any work
     rows = run_sweep(spec, out, evaluate, progress=progress, max_chunks=max_chunks)
     by = list(spec.grid)
     summary = aggregate(rows, by, [*metrics, "diverged"])
@@ -72,7 +74,7 @@ def run_study(
         "Mean ± std over seeds (population std); diverged: the fraction of seeds whose loss "
         "diverged.\n\n" + markdown_table(summary, columns) + "\n"
     )
-    runs = _previous_runs(out) + [origin]
+    runs = previous + [origin]
     record = {
         "name": spec.name,
         "spec": spec.to_json(),
@@ -126,9 +128,10 @@ def _provenance() -> dict[str, Any]:
 
 
 def _previous_runs(out: Path) -> list[dict[str, Any]]:
-    """The provenance of the earlier calls on ``out`` (none if it has no readable summary)."""
-    try:
-        runs = json.loads((out / "summary.json").read_text()).get("runs", [])
-    except (OSError, ValueError, AttributeError):
+    """The provenance of the earlier calls on ``out`` (none before its first summary); a
+    damaged ``summary.json`` is refused rather than replaced, which would lose that history."""
+    path = out / "summary.json"
+    if not path.exists():
         return []
-    return runs if isinstance(runs, list) else []
+    hint = "restore it, or delete it to start the list of runs again"
+    return read_json_object(path, "runs", list, ValueError, hint)["runs"]

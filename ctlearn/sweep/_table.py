@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..train._checkpoint import read_json
+
 SPEC_FILE = "spec.json"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
@@ -27,20 +29,30 @@ def load_table(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     non-finite. Empty when the sweep has started but no chunk has finished yet."""
     out_dir = Path(out_dir)
     path = out_dir / RESULTS_JSON
+    hint = damaged_hint(out_dir)
     if not path.exists():
+        if (out_dir / RESULTS_CSV).exists():  # both are written after every chunk
+            raise FileNotFoundError(f"{path} is missing but {RESULTS_CSV} is there: {hint}")
         if (out_dir / SPEC_FILE).exists():
             return []
         raise FileNotFoundError(f"{out_dir} is not a sweep directory: it has no {SPEC_FILE}")
-    rows = json.loads(path.read_text())
+    rows = read_json(path, ValueError, hint)
     if not isinstance(rows, list):
-        raise ValueError(f"{path} must hold a list of rows, got {type(rows).__name__}")
+        raise ValueError(f"{path} must hold a list of rows, got {type(rows).__name__}: {hint}")
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not all(
             isinstance(row.get(key), int) and not isinstance(row.get(key), bool)
             for key in ("point", "seed")
         ):
-            raise ValueError(f"{path}: row {i} is not an object with int 'point' and 'seed': {row}")
+            raise ValueError(
+                f"{path}: row {i} is not an object with int 'point' and 'seed' ({row}): {hint}"
+            )
     return rows
+
+
+def damaged_hint(out_dir: Path) -> str:
+    """What to do about a damaged file of the sweep in ``out_dir`` (nothing is repaired)."""
+    return f"restore it, or delete {out_dir} to run the sweep from the start"
 
 
 def rows_json_text(rows: Sequence[dict[str, Any]]) -> str:

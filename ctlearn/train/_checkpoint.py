@@ -118,16 +118,22 @@ def _record_of(sidecar: Path, digest: str) -> dict[str, Any]:
 JSON_KINDS = {dict: "object", str: "string", list: "array"}
 
 
+def read_json(path: Path, error: type[Exception], hint: str) -> Any:
+    """The JSON value in ``path``; text that is not JSON raises ``error`` naming the file, where
+    the decoder stopped and ``hint`` (what to do)."""
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid JSON ({e}): {hint}") from None
+
+
 def read_json_object(
     path: Path, key: str, kind: type, error: type[Exception], hint: str
 ) -> dict[str, Any]:
     """The JSON object in ``path``, which must hold ``key`` of type ``kind`` (one of
     ``JSON_KINDS``); anything else raises ``error`` naming the file, what is wrong and ``hint``
     (what to do)."""
-    try:
-        content = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path} is not valid JSON ({e}): {hint}") from None
+    content = read_json(path, error, hint)
     if not isinstance(content, dict) or not isinstance(content.get(key), kind):
         raise error(f"{path} holds no {key!r} {JSON_KINDS[kind]}: {hint}")
     return content

@@ -204,10 +204,10 @@ def _check_model(name: str, options: dict[str, Any]) -> None:
             f"{', '.join(valid)}"
         )
     for key, value in options.items():
-        _check_like_default(f"model option {key}", value, parameters[key].default)
+        check_like_default(f"model option {key}", value, parameters[key].default)
 
 
-def _check_like_default(name: str, value, default) -> None:
+def check_like_default(name: str, value, default) -> None:
     """Refuses ``value`` when it is not of the kind of the option's ``default`` (a bool, an
     integer, a real number, a string, or a sequence of integers); options without a default of
     these kinds are left to the builder."""

@@ -1,0 +1,88 @@
+"""User errors on the command line: one line on stderr naming what is wrong, the traceback only
+with ``--debug``; shared by ``ctlearn`` and every ``python -m sims.NAME``.
+
+The rule: an exception is a user error when it is of a kind the library raises to refuse what it
+was given or to report how a run ended: ``ValueError`` (a bad value or option, a damaged file,
+a dataset that is not there), ``TypeError`` (a value of the wrong type, as the estimators and
+``TrainConfig`` report it), ``OSError`` (a missing, unreadable or locked file or folder), and the
+divergence stops ``TrainingDiverged`` and ``SimulationDiverged``. Everything else (``KeyError``,
+``AttributeError``, ``IndexError``, ``AssertionError``, XLA's ``RuntimeError``, ...) is a bug and
+keeps its traceback. A bug that happens to raise one of the user kinds prints one line too:
+``--debug`` shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+DEBUG_OPTION = "--debug"
+
+T = TypeVar("T")
+
+
+def add_debug_option(parser: argparse.ArgumentParser) -> None:
+    """Declares ``--debug`` (show the traceback of an error) on a command's ``parser``."""
+    parser.add_argument(
+        DEBUG_OPTION,
+        action="store_true",
+        help="show the traceback of an error (default: one line naming what is wrong)",
+    )
+
+
+def is_user_error(error: BaseException) -> bool:
+    """Whether ``error`` is a user error (the rule in the module docstring)."""
+    # Imported here: the command line's import stays light until an error needs the classes.
+    from .dynamics import SimulationDiverged
+    from .train import TrainingDiverged
+
+    kinds = (ValueError, TypeError, OSError, TrainingDiverged, SimulationDiverged)
+    return isinstance(error, kinds)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of ``error`` on one line: a message listing several reasons (one per line,
+    possibly as ``- item``) has them joined with ``"; "``; an empty one is the error's type."""
+    lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
+
+
+def report_user_error(prog: str, error: BaseException, *, debug: bool) -> None:
+    """Prints ``PROG: error: MESSAGE`` (one line) on stderr for a user error; re-raises
+    ``error`` instead when it is not one, or when ``debug`` asks for its traceback. Call it from
+    the ``except`` block that caught ``error``."""
+    if debug or not is_user_error(error):
+        raise error
+    print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+
+
+def run_main(entry: Callable[[], T], *, prog: str | None = None) -> T:
+    """Runs a command's ``entry`` (its ``main``, parsing ``sys.argv``) for an
+    ``if __name__ == "__main__":`` block and returns what it returns. A user error is printed
+    as one line and exits with status 2 (as argparse's own refusals do); Ctrl-C prints one line
+    and exits with 130. ``--debug`` among the arguments (the command's parser declares it with
+    ``add_debug_option``) lets both raise with their traceback. ``prog`` defaults to the module
+    run with ``python -m`` (``sims.analog_sweep``)."""
+    prog = prog or _main_module()
+    arguments = sys.argv[1:]
+    if "--" in arguments:  # what follows "--" is positional, never an option
+        arguments = arguments[: arguments.index("--")]
+    debug = DEBUG_OPTION in arguments
+    try:
+        return entry()
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
+    except Exception as error:
+        report_user_error(prog, error, debug=debug)
+        raise SystemExit(2) from None
+
+
+def _main_module() -> str:
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) or os.path.basename(sys.argv[0])
