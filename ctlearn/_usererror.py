@@ -17,20 +17,28 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 DEBUG_OPTION = "--debug"
 
 T = TypeVar("T")
 
 
-def add_debug_option(parser: argparse.ArgumentParser) -> None:
-    """Declares ``--debug`` (show the traceback of an error) on a command's ``parser``."""
+def prepare_parser(parser: argparse.ArgumentParser) -> None:
+    """Makes ``parser`` a command's parser under the module's rule: it declares ``--debug``
+    (show the traceback of an error), and its own refusals (an unknown option, a value argparse
+    cannot convert, ``parser.error`` calls) are one line too, ``PROG: error: MESSAGE (see
+    --help)`` with status 2, instead of the usage followed by the message."""
     parser.add_argument(
         DEBUG_OPTION,
         action="store_true",
         help="show the traceback of an error (default: one line naming what is wrong)",
     )
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"{parser.prog}: error: {message} (see --help)\n")
+
+    parser.error = error  # argparse reports every refusal through this method
 
 
 def is_user_error(error: BaseException) -> bool:
@@ -64,9 +72,9 @@ def run_main(entry: Callable[[], T], *, prog: str | None = None) -> T:
     ``if __name__ == "__main__":`` block and returns what it returns. A user error is printed
     as one line and exits with status 2 (as argparse's own refusals do); Ctrl-C prints one line
     and exits with 130. ``--debug`` among the arguments (the command's parser declares it with
-    ``add_debug_option``) lets both raise with their traceback. ``prog`` defaults to the module
-    run with ``python -m`` (``sims.analog_sweep``)."""
-    prog = prog or _main_module()
+    ``prepare_parser``) lets both raise with their traceback. ``prog`` defaults to argparse's
+    name for the command (the script's file name), so that both kinds of refusal start alike."""
+    prog = prog or os.path.basename(sys.argv[0])
     arguments = sys.argv[1:]
     if "--" in arguments:  # what follows "--" is positional, never an option
         arguments = arguments[: arguments.index("--")]
@@ -81,8 +89,3 @@ def run_main(entry: Callable[[], T], *, prog: str | None = None) -> T:
     except Exception as error:
         report_user_error(prog, error, debug=debug)
         raise SystemExit(2) from None
-
-
-def _main_module() -> str:
-    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return getattr(spec, "name", None) or os.path.basename(sys.argv[0])

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._usererror import add_debug_option, report_user_error
+from ._usererror import prepare_parser, report_user_error
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         help="stop this call after N epochs (resume later with --resume)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_debug_option(train)
+    prepare_parser(train)
 
     commands.add_parser("datasets", help="list the datasets").set_defaults(run=_datasets)
     commands.add_parser("methods", help="list the learning rules").set_defaults(run=_methods)

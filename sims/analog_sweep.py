@@ -38,6 +38,7 @@ from pathlib import Path
 import jax
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.sweep import AnalogSweep, aggregate, load_spec, markdown_table, run_sweep
 from ctlearn.train import initialize_distributed
 
@@ -48,6 +49,7 @@ METRICS = ["test_accuracy", "test_loss", "alignment", "train_loss"]
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description="A sweep of analog-hardware parameters × seeds.")
+    prepare_parser(parser)
     parser.add_argument("--grid", required=True, help="the sweep's JSON or TOML file")
     parser.add_argument("--out", required=True, help="the sweep directory (resumed if it exists)")
     parser.add_argument("--max-chunks", type=int, default=None, help="stop after N chunks")
@@ -82,4 +84,4 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -43,6 +43,7 @@ import optax
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator
@@ -484,6 +485,7 @@ def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
 def _cli() -> BenchConfig:
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--duration", type=float, default=defaults.duration, help="T")
@@ -539,4 +541,4 @@ def _cli() -> BenchConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

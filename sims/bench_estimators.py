@@ -19,6 +19,7 @@ import equinox as eqx
 import jax
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator, parse_method
 from ctlearn.train import TrainState, make_optimizer, train_step
@@ -64,6 +65,9 @@ class BenchConfig:
             parse_method(spec)
         for name in self.optimizers:
             make_optimizer(name, 1e-3)
+        for name in ("number", "repeats"):  # before any work, not after the first compile
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
 
 
 def main(config: BenchConfig) -> dict:
@@ -136,6 +140,7 @@ def _markdown(result: dict, config: BenchConfig) -> str:
 def _cli() -> BenchConfig:
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument(
         "--methods",
         nargs="+",
@@ -163,4 +168,4 @@ def _cli() -> BenchConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

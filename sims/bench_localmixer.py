@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import compiled_memory, time_side_by_side
 from ctlearn.estimators import make_estimator, parse_method
 from ctlearn.losses import get_loss, linear_head_loss, naive_replicated_loss, replicated_loss
@@ -60,6 +61,9 @@ class BenchConfig:
                 )
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
+        for name in ("number", "repeats"):  # before any work, not after the first compile
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
 
 
 def main(config: BenchConfig) -> dict:
@@ -199,6 +203,7 @@ def _markdown(result: dict, config: BenchConfig) -> str:
 def _cli() -> BenchConfig:
     defaults = BenchConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--presets", nargs="+", default=list(defaults.presets))
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive replicated losses")
@@ -219,4 +224,4 @@ def _cli() -> BenchConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

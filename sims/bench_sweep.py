@@ -37,6 +37,7 @@ import numpy as np
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.provenance import provenance
 from ctlearn.sweep import AnalogSweep, SweepSpec, run_sweep
@@ -136,6 +137,7 @@ def side_by_side(evaluate: AnalogSweep, chunks, repeats: int) -> dict[str, dict]
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument("--points-side", type=int, default=16)
     parser.add_argument("--ensemble", type=int, default=32)
     parser.add_argument("--presentations", type=int, default=10)
@@ -154,7 +156,7 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--out", default="runs/bench-sweep")
     args = parser.parse_args(argv)
-    for name in ("points_side", "ensemble", "presentations", "single", "compare_chunks"):
+    for name in ("points_side", "ensemble", "presentations", "single", "compare_chunks", "repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     load_before = os.getloadavg()
@@ -264,4 +266,4 @@ def markdown(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

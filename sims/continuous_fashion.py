@@ -51,6 +51,7 @@ from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import ArraySplit, load_dataset
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
@@ -580,6 +581,7 @@ def _markdown(summary: dict) -> str:
 def _cli(argv: list[str]) -> FashionConfig:
     defaults = FashionConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="tiny network and data (a smoke run)")
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--budget-minutes", type=float, default=defaults.budget_minutes)
@@ -623,4 +625,4 @@ def _cli(argv: list[str]) -> FashionConfig:
 
 
 if __name__ == "__main__":
-    main(_cli(sys.argv[1:]))
+    run_main(lambda: main(_cli(sys.argv[1:])))

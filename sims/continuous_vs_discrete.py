@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
@@ -501,6 +502,7 @@ def _markdown(summary: dict, config: CompareConfig) -> str:
 def _cli() -> CompareConfig:
     defaults = CompareConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--dataset", default=defaults.dataset)
     parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
@@ -549,4 +551,4 @@ def _cli() -> CompareConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

@@ -49,6 +49,7 @@ import numpy as np
 from jaxtyping import Array
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import Dataset, batches, load_dataset, num_batches
 from ctlearn.diagnostics import fit_power_law, sample_estimates, stack_leaves, tree_cosine
 from ctlearn.estimators import AbstractEstimator, make_estimator
@@ -983,6 +984,7 @@ def _json(value):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="tiny settings (CI, a first look)")
     parser.add_argument("--out", default="runs/fdfa-figures")
     parser.add_argument("--figures", default="4,5,6,7", help="comma-separated subset of 4,5,6,7")
@@ -1009,4 +1011,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

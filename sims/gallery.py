@@ -37,6 +37,8 @@ from typing import Any
 import matplotlib
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.train._checkpoint import read_json_object
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -203,17 +205,28 @@ def _one_line(text: str) -> str:
 
 
 def _load_index(path: Path) -> dict[str, Entry]:
-    if not path.is_file():
+    """The page's entries of earlier runs (none before the first run). A damaged index is
+    refused, naming the file: rewriting it would drop the other sims from the page."""
+    if not path.exists():
         return {}
-    try:
-        raw = json.loads(path.read_text())
-        return {e["name"]: Entry(**e) for e in raw["entries"] if e["name"] in SIMS}
-    except (ValueError, KeyError, TypeError):
-        return {}  # an unreadable index: the page lists this run alone
+    hint = "restore it, or delete it to start the page from this run"
+    entries = read_json_object(path, "entries", list, ValueError, hint)["entries"]
+    fields = {f.name for f in dataclasses.fields(Entry)}
+    index = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not {"name", "command"} <= set(entry) <= fields:
+            raise ValueError(
+                f"{path}: entry {i} is not a gallery entry (an object with name, command and "
+                f"some of {', '.join(sorted(fields - {'name', 'command'}))}): {hint}"
+            )
+        if entry["name"] in SIMS:  # the entries of sims no longer in the gallery are dropped
+            index[entry["name"]] = Entry(**entry)
+    return index
 
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="run every sim's small version")
     parser.add_argument("--out", required=True, help="the sims write to OUT/<name>/")
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {SIMS}")
@@ -226,6 +239,8 @@ def main(argv=None) -> dict:
         if unknown or not names:
             parser.error(f"--only: unknown sim(s) {unknown}; valid: {', '.join(SIMS)}")
     out, docs = Path(args.out), Path(args.docs)
+    index_path = docs / "gallery" / "index.json"
+    index = _load_index(index_path)  # before any work: a damaged index is refused
 
     entries = []
     for name in names:
@@ -233,8 +248,6 @@ def main(argv=None) -> dict:
         copy_images(entry, out, docs)
         entries.append(entry)
 
-    index_path = docs / "gallery" / "index.json"
-    index = _load_index(index_path)
     index.update({e.name: e for e in entries})
     page_entries = [index[n] for n in SIMS if n in index]
     atomic_write_text(
@@ -258,4 +271,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    raise SystemExit(1 if main()["failed"] else 0)
+    raise SystemExit(1 if run_main(main)["failed"] else 0)

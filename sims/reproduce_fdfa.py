@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.plotting import plot_learning_curves
@@ -161,6 +162,7 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
 def _cli() -> ReproduceConfig:
     defaults = ReproduceConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--dataset", default=defaults.dataset)
     parser.add_argument("--model", default=defaults.model, choices=MODELS)
     parser.add_argument("--depth", type=int, default=defaults.depth, help="FC layers (2, 3, 4)")
@@ -198,4 +200,4 @@ def _cli() -> ReproduceConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

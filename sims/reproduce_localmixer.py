@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.plotting import plot_learning_curves
@@ -187,6 +188,7 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
 def _cli() -> ReproduceConfig:
     defaults = ReproduceConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--preset", default=defaults.preset, choices=list(LOCAL_MIXER_PRESETS))
     parser.add_argument("--dataset", default=defaults.dataset)
     parser.add_argument(
@@ -251,4 +253,4 @@ def _option(text: str) -> tuple[str, object]:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))

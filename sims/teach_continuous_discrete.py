@@ -32,6 +32,7 @@ import optax
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import run_main
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
 from ctlearn.train import TrainState, train_step
@@ -261,4 +262,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -42,6 +42,7 @@ import numpy as np
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.losses import get_loss
 from ctlearn.plotting import save_figure
 from models import mlp
@@ -370,6 +371,7 @@ def parse_config(argv, doc: str, out: str) -> tuple[TeachConfig, Path]:
     """The command line the teaching demos share: ``--quick``, ``--out``, ``--presentations``,
     ``--eta``, ``--seed``; returns the demo's settings and its output directory."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="fewer presentations and samples")
     parser.add_argument("--out", default=out)
     parser.add_argument("--presentations", type=int, default=None)
@@ -418,4 +420,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -29,6 +29,7 @@ from typing import Any
 import matplotlib
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import fit_power_law
 from ctlearn.plotting import save_figure
 
@@ -63,6 +64,10 @@ class TeachConfig:
         for name in ("fan_out", "batch_size", "samples", "pool"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.samples < 2:  # one draw has no variance: the fits would fail after the work
+            raise ValueError(
+                f"samples must be >= 2 (a variance needs two draws), got {self.samples}"
+            )
 
     def settings(self, sweep: str) -> list[tuple[int, int, int]]:
         """``(N, p, q)`` of the points of ``sweep`` ("fan-in" or "width")."""
@@ -252,6 +257,7 @@ def run(config: TeachConfig, out: str | Path) -> dict[str, Any]:
 
 def main(argv=None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="a small version (CI, a first look)")
     parser.add_argument("--out", default="runs/teach_variance")
     parser.add_argument("--samples", type=int, default=None, help="draws per point")
@@ -269,4 +275,4 @@ def main(argv=None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

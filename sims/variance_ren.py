@@ -44,6 +44,7 @@ import matplotlib
 import numpy as np
 
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import (
     fit_power_law,
     gradient_statistics,
@@ -112,6 +113,10 @@ class Config:
         for name in ("base", "samples", "pool", "max_examples"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.samples < 2:  # one draw has no variance: the fits would fail after the work
+            raise ValueError(
+                f"samples must be >= 2 (a variance needs two draws), got {self.samples}"
+            )
         unknown = [e for e in self.estimators if e not in ESTIMATORS]
         if unknown or not self.estimators:
             raise ValueError(f"estimators must be among {list(ESTIMATORS)}, got {unknown}")
@@ -569,6 +574,7 @@ def run(config: Config, out: str | Path, *, progress: bool = True) -> dict[str, 
 
 def main(argv=None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="a small version (CI, a first look)")
     parser.add_argument("--out", default="runs/variance_ren")
     parser.add_argument("--samples", type=int, default=None, help="draws per point")
@@ -587,4 +593,4 @@ def main(argv=None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

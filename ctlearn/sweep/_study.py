@@ -56,8 +56,8 @@ def run_study(
     from ..plotting_sweep import plot_phase_diagram, plot_sweep
 
     out = Path(out_dir)
+    previous = _previous_runs(out)  # before any work: a damaged summary is refused
     evaluate = AnalogSweep(spec, model, progress=False, devices=devices)  # validates first
-    previous = _previous_runs(out)  # a damaged summary is refused before any work
     rows = run_sweep(spec, out, evaluate, progress=progress, max_chunks=max_chunks)
     by = list(spec.grid)
     summary = aggregate(rows, by, [*metrics, "diverged"])
