@@ -53,9 +53,13 @@ def is_user_error(error: BaseException) -> bool:
 
 def one_line(error: BaseException) -> str:
     """The message of ``error`` on one line: a message listing several reasons (one per line,
-    possibly as ``- item``) has them joined with ``"; "``; an empty one is the error's type."""
+    possibly as ``- item``) has them joined with ``"; "`` (with a space after a line that ends
+    with a colon, which introduces them); an empty message is the error's type."""
     lines = [line.strip().removeprefix("- ") for line in str(error).splitlines() if line.strip()]
-    return "; ".join(lines) or type(error).__name__
+    text = lines[0] if lines else type(error).__name__
+    for previous, line in zip(lines, lines[1:]):
+        text += (" " if previous.endswith(":") else "; ") + line
+    return text
 
 
 def report_user_error(prog: str, error: BaseException, *, debug: bool) -> None:

@@ -1,7 +1,7 @@
 """A sweep of analog-hardware parameters × seeds, from a grid file.
 
     python -m sims.analog_sweep --grid FILE --out DIR [--max-chunks N] [--devices N]
-                                [--distributed] [--no-progress]
+                                [--distributed] [--no-progress] [--debug]
 
 FILE (JSON or TOML) holds ``base`` (the setup every point shares: ``ctlearn.sweep.AnalogBase``,
 including the non-idealities every point has, as ``hardware = {kind = {field = value}}``),
@@ -11,6 +11,11 @@ simulated together in one vmapped call). Every point's physics is validated befo
 DIR receives ``spec.json``, ``results.json`` and ``results.csv`` (one row per point and seed,
 rewritten atomically after every chunk) and ``summary.md``; running the same command again
 resumes where it stopped without recomputing finished points.
+
+A user error is one line naming the file, grid key or option, the value and what is valid (exit
+status 2; ``--debug`` shows the traceback): a value of the wrong type in the grid or ``base``, a
+grid file that is not valid TOML/JSON (with the line where the decoder stopped), or a damaged or
+missing ``spec.json``/``results.json`` in DIR, which is never repaired silently.
 
 Each chunk's members are split over ``--devices`` (default: every visible device; with
 ``--distributed``, every host's, joined as ``ctlearn train --distributed`` joins them): the

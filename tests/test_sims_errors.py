@@ -34,13 +34,16 @@ def _one_line(err: str) -> str:
 
 def test_a_user_error_is_one_line_with_status_2(monkeypatch, capsys):
     def entry():
-        raise ValueError("two reasons\n- one\n- another")
+        raise ValueError("several reasons:\n- one\n- another\n- and a last")
 
     monkeypatch.setattr(sys, "argv", ["tool.py", "--out", "o"])
     with pytest.raises(SystemExit) as exit:
         run_main(entry)
     assert exit.value.code == 2
-    assert _one_line(capsys.readouterr().err) == ("tool.py: error: two reasons; one; another")
+    assert (
+        _one_line(capsys.readouterr().err)
+        == "tool.py: error: several reasons: one; another; and a last"
+    )
 
 
 def test_debug_and_programming_errors_keep_the_traceback(monkeypatch):
