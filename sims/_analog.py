@@ -38,6 +38,49 @@ cannot serve, e.g. with noise or differentiators; its accuracy against Heun:
 ``results/bench_engine``). That choice has changed between commits: each result names the
 commit that made it."""
 
+PERTURBATION_SCALE = 32
+"""How many times larger the perturbation's σ_p is in the Fashion-MNIST presets that read the
+reward rate through a differentiator (``differentiator_base``), with η that factor squared
+smaller."""
+
+RING_DOWN = 3.0
+"""How many τ_d after the input transition the blanking window lasts: the switch's ring in the
+reward differentiator (a decay e^(−t/τ_d) from the loss's change over the transition) has fallen
+to e^−3 of its start."""
+
+STEPS_PER_TAU = 4
+"""The fixed step is at most τ_d / STEPS_PER_TAU for the fastest differentiator."""
+
+
+def differentiator_base(taus: list[float | None]) -> dict[str, Any]:
+    """The base settings (on top of ``FASHION_BASE``) of a Fashion-MNIST study whose circuits read
+    the reward rate through first-order differentiators with time constants ``taus`` (``None``:
+    the exact derivative): Heun at a step that resolves the fastest τ_d, a blanking window that
+    covers the slowest one's ring after each input switch (``RING_DOWN``), and a perturbation
+    ``PERTURBATION_SCALE`` times larger with η that factor squared smaller.
+
+    Why: a physical reward differentiator sees every change of the loss, not only the
+    perturbation's effect. The learning's own change of the loss is fed back through it
+    (ṙ → ẇ → L → ṙ), a loop whose gain grows with η·σ_p and with the input's Gram matrix (large
+    on Fashion-MNIST's non-negative, correlated pixels); past a gain of about one the loop runs
+    away within a presentation, and it does at ``FASHION_BASE``'s η for every finite τ_d
+    (``results/study_differentiator_fashion`` at commit ``cded932``). The exact derivative
+    (``None``) leaves that loop out (its tangent excludes ẇ). The switch's ring is, likewise,
+    large against the perturbation's effect. The rule's mean update per presentation (∝ η·σ_p²)
+    and its estimator's relative variance are unchanged by the scaling, while the loop's gain and
+    the ring relative to the perturbation's signal shrink ``PERTURBATION_SCALE``-fold."""
+    finite = [tau for tau in taus if tau]
+    if not finite:
+        raise ValueError(f"differentiator_base needs a finite tau_d among taus={taus!r}")
+    return {
+        "sigma": PERTURBATION_SCALE * AnalogBase.sigma,
+        "lr": FASHION_BASE["lr"] / PERTURBATION_SCALE**2,
+        "solver": "heun",
+        "dt0": min(AnalogBase.dt0, min(finite) / STEPS_PER_TAU),
+        "hardware": {"differentiator": {"blank": AnalogBase.transition + RING_DOWN * max(finite)}},
+    }
+
+
 FASHION_QUICK: dict[str, Any] = {
     "base": {"widths": [8], "batch_size": 10, "presentations": 3, "chunk": 3, "test_size": 200}
 }

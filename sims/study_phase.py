@@ -12,14 +12,16 @@ learning fades as τ_d approaches τ_p.
 
 Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 200 presentations, η = 10, 2 seeds)
 and ``fashion`` (Fashion-MNIST at ``sims._analog.FASHION_BASE``, where the ideal circuit is
-trained). Not run in full: at that preset's η every finite τ_d diverges (see
-``sims.study_differentiator`` and ``results/study_differentiator_fashion``), so its diagram
-would show only that.
+trained, with ``sims._analog.differentiator_base`` on top: at ``FASHION_BASE``'s own η and σ_p
+the reward differentiator's loop diverges for every finite τ_d, see ``sims.study_differentiator``);
+its noise levels are multiples of that preset's σ_p (1 and 3, as the MNIST-1D grid's top two),
+so that the noise keeps its size relative to the perturbation; measured in
+``results/study_phase_fashion/summary.md``.
 """
 
 from __future__ import annotations
 
-from ._analog import fashion_preset, study_main
+from ._analog import differentiator_base, fashion_preset, study_main
 
 HARDWARE = {"noise": {"tau": 0.1}, "differentiator": {"blank": 2.0}}
 FULL = {
@@ -32,12 +34,18 @@ FULL = {
     "seeds": 2,
     "ensemble": 16,
 }
+FASHION_TAUS = [0.1, 0.2, 0.5]
+_FASHION_BASE = differentiator_base(FASHION_TAUS)
+_FASHION_BASE["hardware"] = {**HARDWARE, **_FASHION_BASE["hardware"]}
 FASHION = fashion_preset(
     "phase",
-    {"noise.sigma": [None, 0.01, 0.03], "differentiator.tau": [0.05, 0.2, 0.5]},
+    {
+        "noise.sigma": [None, _FASHION_BASE["sigma"], 3 * _FASHION_BASE["sigma"]],
+        "differentiator.tau": FASHION_TAUS,
+    },
     seeds=2,
     ensemble=6,
-    base={"hardware": HARDWARE},
+    base=_FASHION_BASE,
 )
 PRESETS = {"mnist1d": FULL, "fashion": FASHION}
 QUICK = {
