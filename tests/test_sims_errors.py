@@ -6,6 +6,7 @@ run a command in a subprocess for the one-line and ``--debug`` behaviour end to 
 import argparse
 import contextlib
 import io
+import json
 import runpy
 import subprocess
 import sys
@@ -241,6 +242,11 @@ def test_a_damaged_or_deleted_results_json_is_refused(tmp_path):
     results.write_text('[{"point": 0}]\n')
     with pytest.raises(ValueError, match="row 0 is not an object with int 'point' and 'seed'"):
         run_sweep(_toy_spec(), tmp_path, _toy_evaluate, progress=False)
+    # Rows of another sweep: a grid value other than the point's, a member the sweep lacks.
+    for row in ({"point": 1, "seed": 0, "x": 3, "y": 3}, {"point": 9, "seed": 0, "x": 1}):
+        results.write_text(json.dumps([row]))
+        with pytest.raises(ValueError, match=r"row 0 \(point \d, seed 0\) is not a member"):
+            run_sweep(_toy_spec(), tmp_path, _toy_evaluate, progress=False)
     results.unlink()  # results.csv is still there: the finished chunks are not recomputed silently
     with pytest.raises(FileNotFoundError, match="results.json is missing but results.csv is there"):
         run_sweep(_toy_spec(), tmp_path, _toy_evaluate, progress=False)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from .._atomic import atomic_write_text
 from ..train._checkpoint import read_json_object
-from ._spec import Member, SweepSpec, spec_differences
+from ._spec import Member, SweepSpec, canonical, spec_differences
 from ._table import (
     RESULTS_CSV,
     RESULTS_JSON,
@@ -82,8 +82,8 @@ def run_sweep(
     params = list(spec.grid)
     chunks = spec.chunks()
     wanted = {(m.point, m.seed) for chunk in chunks for m in chunk}
-    # Rows of members the spec does not have can only come from a hand-edited file: drop them.
-    table = {(r["point"], r["seed"]): r for r in rows if (r["point"], r["seed"]) in wanted}
+    _check_rows(rows, wanted, spec.points(), out_dir)
+    table = {(r["point"], r["seed"]): r for r in rows}
     # A chunk with any member missing is recomputed whole, so its members share one evaluation.
     missing = np.array([any((m.point, m.seed) not in table for m in chunk) for chunk in chunks])
     writes = jax.process_index() == 0
@@ -115,6 +115,23 @@ def run_sweep(
                 _write_results(out_dir, _sorted(table), params)
             bar.update(len(chunk))
     return [dict(row) for row in _sorted(table)]
+
+
+def _check_rows(
+    rows: list[dict[str, Any]], wanted: set[tuple[int, int]], points: list[dict], out_dir: Path
+) -> None:
+    """Refuses saved rows that are not this sweep's: a member it does not have, or grid values
+    other than its point's (a results.json from another sweep, or edited by hand)."""
+    for i, row in enumerate(rows):
+        member = (row["point"], row["seed"])
+        if member not in wanted or any(
+            canonical(row.get(name)) != canonical(value)
+            for name, value in points[row["point"]].items()
+        ):
+            raise ValueError(
+                f"{out_dir / RESULTS_JSON}: row {i} (point {member[0]}, seed {member[1]}) is not "
+                f"a member of the sweep in {SPEC_FILE}: {damaged_hint(out_dir)}"
+            )
 
 
 def _write_results(out_dir: Path, rows: list[dict[str, Any]], params: list[str]) -> None:

@@ -178,7 +178,7 @@ def spec_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     result, so it is not compared."""
     differences = []
     for key in ("base", "seeds", "ensemble"):
-        if _canonical(saved.get(key)) != _canonical(new.get(key)):
+        if canonical(saved.get(key)) != canonical(new.get(key)):
             differences.append(key)
     saved_grid, new_grid = saved.get("grid") or {}, new.get("grid") or {}
     removed = [name for name in saved_grid if name not in new_grid]
@@ -190,7 +190,7 @@ def spec_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     changed = [
         name
         for name in new_grid
-        if name in saved_grid and _canonical(saved_grid[name]) != _canonical(new_grid[name])
+        if name in saved_grid and canonical(saved_grid[name]) != canonical(new_grid[name])
     ]
     if changed:
         differences.append(f"values of grid axes {', '.join(map(repr, changed))}")
@@ -203,7 +203,7 @@ def spec_differences(saved: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return differences
 
 
-def _canonical(value: Any) -> str:
+def canonical(value: Any) -> str:
     # Compare as JSON text: in Python True == 1 == 1.0, but they are different grid values.
     return json.dumps(value, sort_keys=True)
 
