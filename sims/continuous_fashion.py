@@ -57,6 +57,7 @@ from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, train_step
+from ctlearn.train._checkpoint import read_json_object
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
 
 matplotlib.use("Agg")
@@ -250,13 +251,14 @@ def main(config: FashionConfig, *, argv: list[str] | None = None) -> dict:
     returns the summary of all finished modes there."""
     start = time.perf_counter()
     out = Path(config.out)
+    saved_modes = {name: _saved_mode(out, name) for name in MODES}  # damaged: refused here
     data = _data(config)
     x, y = _batches(config, data, max(config.epochs, config.mixer_epochs))
     keys = dict(zip(("model", "sim", "discrete"), jax.random.split(jax.random.key(config.seed), 3)))
     for name in config.modes:
         mode = MODES[name]
         path = out / "modes" / f"{name}.json"
-        saved = json.loads(path.read_text()) if path.is_file() else None
+        saved = saved_modes[name]
         if saved and saved["settings"] == config.settings(mode) and not saved.get("failed"):
             if config.progress:
                 print(f"{name}: finished earlier, skipped ({path})", flush=True)
@@ -287,6 +289,16 @@ def main(config: FashionConfig, *, argv: list[str] | None = None) -> dict:
     if config.progress:
         print(table)
     return summary
+
+
+def _saved_mode(out: Path, name: str) -> dict | None:
+    """The result of mode ``name`` saved in ``out`` by an earlier call (None if there is none);
+    a damaged file is refused, naming it, rather than run again silently."""
+    path = out / "modes" / f"{name}.json"
+    if not path.exists():
+        return None
+    hint = f"restore it, or delete it to run mode {name} again"
+    return read_json_object(path, "settings", dict, ValueError, hint)
 
 
 def _label(config: FashionConfig, mode: Mode) -> str:
@@ -462,11 +474,8 @@ def _discrete(config, name, mode, model, x, y, data, keys) -> dict:
 def _summary(config: FashionConfig, out: Path, argv) -> dict:
     """The finished modes in ``out`` (in ``MODES`` order) and how the best continuous MLP rule
     fares against the target."""
-    modes = {}
-    for name in MODES:
-        path = out / "modes" / f"{name}.json"
-        if path.is_file():
-            modes[name] = json.loads(path.read_text())
+    modes = {name: _saved_mode(out, name) for name in MODES}
+    modes = {name: mode for name, mode in modes.items() if mode is not None}
     continuous = {
         n: m for n, m in modes.items() if m["kind"] == "continuous" and m["network"] == "mlp"
     }

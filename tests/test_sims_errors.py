@@ -289,6 +289,25 @@ def test_a_damaged_gallery_index_is_refused_before_any_sim_runs(tmp_path, monkey
         gallery.main(argv)
 
 
+def test_a_damaged_mode_file_of_continuous_fashion_is_refused_before_any_work(
+    tmp_path, monkeypatch
+):
+    from sims import continuous_fashion
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the data was loaded")
+
+    monkeypatch.setattr(continuous_fashion, "_data", no_work)
+    config = continuous_fashion._cli(["--quick", "--out", str(tmp_path)])
+    saved = tmp_path / "modes" / f"{next(iter(continuous_fashion.MODES))}.json"
+    saved.parent.mkdir()
+    saved.write_text('{"settings": {"epochs": 1}, "curve": ')
+    with pytest.raises(ValueError) as error:
+        continuous_fashion.main(config)
+    assert str(error.value).startswith(f"{saved} is not valid JSON (Expecting value: line 1")
+    assert "restore it, or delete it to run mode" in str(error.value)
+
+
 # --- end to end: one line, and the traceback with --debug ----------------------------------------
 
 
