@@ -16,9 +16,17 @@ from sims import (
     study_phase,
     study_precision,
 )
-from sims._analog import FASHION_BASE, mlp_model
+from sims._analog import (
+    FASHION_BASE,
+    PERTURBATION_SCALE,
+    RING_DOWN,
+    STEPS_PER_TAU,
+    differentiator_base,
+    mlp_model,
+)
 
 STUDIES = (study_noise, study_differentiator, study_precision, study_mismatch, study_phase)
+DIFFERENTIATED = (study_differentiator, study_phase)
 
 TOY_BASE = {
     "widths": [8],
@@ -127,18 +135,47 @@ def test_every_preset_is_a_valid_spec_whose_points_pass_the_physics_checks(study
     fashion = study.PRESETS["fashion"]
     name = study.FULL["name"]
     assert fashion["name"] == f"{name}_fashion"
-    for key, value in FASHION_BASE.items():  # the one shared base, only hardware added
-        assert fashion["base"][key] == value
-    assert set(fashion["base"]) - set(FASHION_BASE) <= {"hardware"}
+    # The one shared base, only hardware added (and, where the reward rate passes through a
+    # differentiator, the settings of differentiator_base: checked below).
+    scaled = set(differentiator_base([1.0])) - {"hardware"} if study in DIFFERENTIATED else set()
+    for key, value in FASHION_BASE.items():
+        if key not in scaled:
+            assert fashion["base"][key] == value
+    assert set(fashion["base"]) - set(FASHION_BASE) <= {"hardware"} | scaled
     spec = SweepSpec.from_dict(fashion)
     assert len(spec.seeds) >= 2
     assert len(spec.members()) % spec.ensemble == 0  # whole chunks: resumable in equal slices
     # The grid spans harmless (the ideal value, or the mildest) to harmful.
     assert max(len(values) for values in spec.grid.values()) >= 3
     base = AnalogBase.from_dict(spec.base)
-    assert base.dataset == "fashion_mnist" and base.simulator({}).solver is None
+    assert base.dataset == "fashion_mnist"
+    assert (base.simulator({}).solver is None) == (study not in DIFFERENTIATED)
     AnalogSweep(spec, mlp_model)  # every point against the presentations, before any work
     AnalogSweep(SweepSpec.from_dict(study.PRESETS["mnist1d"]), mlp_model)
+
+
+@pytest.mark.parametrize("study", DIFFERENTIATED, ids=lambda m: m.__name__.split(".")[-1])
+def test_the_differentiator_presets_keep_the_mean_update_and_resolve_every_tau_d(study):
+    spec = SweepSpec.from_dict(study.PRESETS["fashion"])
+    base = AnalogBase.from_dict(spec.base)
+    plain = AnalogBase.from_dict(FASHION_BASE)
+    # The rule's mean update per presentation is ∝ η·σ_p²: unchanged (to rounding) ...
+    assert base.lr * base.sigma**2 == pytest.approx(plain.lr * plain.sigma**2, rel=1e-12)
+    # ... while the reward loop's gain, ∝ η·σ_p, is PERTURBATION_SCALE times lower.
+    assert base.lr * base.sigma == pytest.approx(plain.lr * plain.sigma / PERTURBATION_SCALE)
+    taus = [tau for tau in spec.grid["differentiator.tau"] if tau]
+    assert base.solver == "heun" and base.dt0 <= min(taus) / STEPS_PER_TAU * (1 + 1e-9)
+    blank = base.hardware["differentiator"]["blank"]
+    assert base.transition + RING_DOWN * max(taus) == pytest.approx(blank)
+    assert blank < base.duration  # something is left to learn in
+    if "noise.sigma" in spec.grid:  # noise levels in multiples of the perturbation's σ_p
+        levels = [s / base.sigma for s in spec.grid["noise.sigma"] if s]
+        assert levels == pytest.approx([1.0, 3.0])
+
+
+def test_differentiator_base_refuses_a_grid_without_a_finite_tau_d():
+    with pytest.raises(ValueError, match=r"finite tau_d among taus=\[None\]"):
+        differentiator_base([None])
 
 
 def test_a_quick_fashion_study_runs_and_records_where_its_numbers_came_from(tmp_path, capsys):
