@@ -62,13 +62,14 @@ def one_line(error: BaseException) -> str:
     return text
 
 
-def report_user_error(prog: str, error: BaseException, *, debug: bool) -> None:
-    """Prints ``PROG: error: MESSAGE`` (one line) on stderr for a user error; re-raises
-    ``error`` instead when it is not one, or when ``debug`` asks for its traceback. Call it from
-    the ``except`` block that caught ``error``."""
+def report_user_error(prog: str, error: BaseException, *, debug: bool) -> bool:
+    """Prints ``PROG: error: MESSAGE`` (one line) on stderr and returns True for a user error;
+    returns False, printing nothing, for anything else or when ``debug`` asks for the traceback:
+    the ``except`` block that caught ``error`` then re-raises it."""
     if debug or not is_user_error(error):
-        raise error
+        return False
     print(f"{prog}: error: {one_line(error)}", file=sys.stderr)
+    return True
 
 
 def run_main(entry: Callable[[], T], *, prog: str | None = None) -> T:
@@ -91,5 +92,6 @@ def run_main(entry: Callable[[], T], *, prog: str | None = None) -> T:
         print(f"\n{prog}: interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     except Exception as error:
-        report_user_error(prog, error, debug=debug)
+        if not report_user_error(prog, error, debug=debug):
+            raise
         raise SystemExit(2) from None

@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:
         # One line for a user error, the traceback for anything else (and with --debug).
-        report_user_error("ctlearn", e, debug=getattr(args, "debug", False))
+        if not report_user_error("ctlearn", e, debug=getattr(args, "debug", False)):
+            raise
         return 1
 
 
