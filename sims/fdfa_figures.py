@@ -992,7 +992,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--data-dir")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    figures = tuple(int(f) for f in args.figures.split(",") if f.strip())
+    try:
+        figures = tuple(int(f) for f in args.figures.split(",") if f.strip())
+    except ValueError:
+        parser.error(f"--figures {args.figures!r} is not a comma-separated subset of 4,5,6,7")
     changes = dict(QUICK) if args.quick else {}
     config = dataclasses.replace(
         FULL,
