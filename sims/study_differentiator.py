@@ -4,9 +4,10 @@
                                         [--seeds N]
 
 The synapses read ẏ and ṙ through first-order high-pass differentiators (transfer function
-iω/(1 + iωτ_d)) instead of exact derivatives, and ignore them for the first 2 τ_p of each
-presentation (a blanking window while they ring after the input switches). The figure shows
-test accuracy and gradient alignment against τ_d/τ_p (τ_p = 1; "None" is the exact
+iω/(1 + iωτ_d)) instead of exact derivatives, and ignore them at the start of each
+presentation (a blanking window while they ring after the input switches: 2 τ_p in the MNIST-1D
+preset, ``RING_DOWN`` τ_d of the slowest after the transition in the Fashion-MNIST one). The
+figure shows test accuracy and gradient alignment against τ_d/τ_p (τ_p = 1; "None" is the exact
 derivative with the same blanking). Both rates pass through the same filter, so their product
 keeps its sign at every frequency: the direction holds while the filters' gain |H|² shrinks the
 update, and learning slows; once τ_d is a sizeable fraction of τ_p the filters delay the
