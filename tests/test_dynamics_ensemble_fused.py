@@ -99,3 +99,29 @@ def test_bad_ensemble_options_are_refused_before_any_work():
     )
     with pytest.raises(ValueError, match="needs a stepping solver at a constant step"):
         ct.simulate_ensemble([adaptive], [model], stream, keys=[key], brownian="increments")
+
+
+def test_members_whose_settings_ask_for_different_steps_share_the_finest():
+    # A differentiator of τ_d = dt0 asks the automatic path for dt0/7, one of τ_d = 4·dt0 for
+    # dt0/2: as one ensemble both take dt0/7 (without a common plan the members would differ in
+    # structure and be refused), and the member that asked for it equals its lone run.
+    stream = _stream()
+    keys = [jax.random.PRNGKey(i) for i in range(2)]
+    models = [mlp((10,), 3, (8,), local_heads=False, key=k) for k in keys]
+    sims = [
+        ct.Simulator(
+            ct.FGARule(lr=1.0),
+            ct.Sinusoids(0.01, 0.5),
+            dt0=0.05,
+            hardware=(ct.Differentiator(tau),),
+        )  # fmt: skip
+        for tau in (0.05, 0.2)
+    ]
+    with pytest.warns(UserWarning, match="divided by"):
+        ensemble = ct.simulate_ensemble(sims, models, stream, keys=keys, chunk=3, progress=False,
+                                        devices=1)  # fmt: skip
+        lone = ct.simulate(sims[0], models[0], stream, key=keys[0], chunk=3, progress=False)
+    member = ensemble.member(0)
+    assert _largest_difference(member.loss, lone.loss) < TOLERANCE
+    assert _largest_difference(member.model, lone.model) < TOLERANCE
+    assert float(np.ptp(np.asarray(ensemble.results.loss[:, -1]))) > 0

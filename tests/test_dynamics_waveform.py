@@ -177,22 +177,40 @@ def test_pec_mode_is_stable_below_its_limit_and_not_above():
         assert bool(jnp.abs(end) < 1e-3) == stable, (h, end)
 
 
-def test_the_default_leaves_stiff_parts_to_heun_with_a_notice():
+def test_the_default_divides_dt0_where_a_part_is_stiff_and_leaves_states_to_heun():
     stream = synthetic_stream(presentations=1, duration=2.0)
     heads = mlp((10,), 4, (8, 8), local_heads=True, key=jax.random.key(0))
     plain = mlp((10,), 4, (8, 8), local_heads=False, key=jax.random.key(0))
+    # Local heads learning at their full rate 30: rate·dt0 = 1.5, divided by ceil(1.5/0.15) = 10,
+    # after which PEC mode is safe (rate·h = 0.15 <= 0.5).
     greedy = ct.Simulator(ct.LGFGARule(lr=30.0), ct.Sinusoids(0.01, 1.0), dt0=0.05)
-    with pytest.warns(UserWarning, match=r"by Heun at dt0=0.05.*full rate 30 .*1.5 > 0.5"):
-        assert isinstance(ct.plan(greedy, stream, heads).solver, diffrax.Heun)
-    slow = dataclasses.replace(greedy, rule=ct.LGFGARule(lr=5.0))
+    with pytest.warns(UserWarning, match=r"dt0=0.05 divided by 10 .*full rate 30: .*1.5 > 0.15"):
+        chosen = ct.plan(greedy, stream, heads)
+    assert isinstance(chosen.solver, ct.HeunPEC) and chosen.tabulate
+    assert chosen.dt0 == pytest.approx(0.005) and chosen.max_steps == 10 * greedy.max_steps
+    slow = dataclasses.replace(greedy, rule=ct.LGFGARule(lr=3.0))
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # rate·dt0 = 0.25: PEC mode, no notice
+        warnings.simplefilter("error")  # rate·dt0 = 0.15: resolved, PEC mode, no notice
+        assert ct.plan(slow, stream, heads).dt0 == 0.05
         assert isinstance(ct.plan(slow, stream, heads).solver, ct.HeunPEC)
-        assert isinstance(ct.plan(greedy, stream, plain).solver, ct.HeunPEC)  # no heads
+        assert ct.plan(greedy, stream, plain).dt0 == 0.05  # no heads: nothing learns at η
+        # An explicit solver runs exactly as given (the reference), an adaptive step decides
+        # for itself.
+        explicit = ct.plan(dataclasses.replace(greedy, solver=diffrax.Heun()), stream, heads)
+        assert explicit.dt0 == 0.05 and isinstance(explicit.solver, diffrax.Heun)
+    # Leaky neurons (τ = 0.2: 1/τ·dt0 = 0.25) are divided by 2 and stepped by Heun.
     leaky = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), ct.Leaky(0.2), dt0=0.05)
-    with pytest.warns(UserWarning, match=r"neurons with state \(Leaky\)"):
+    with pytest.warns(UserWarning, match=r"divided by 2 \(Leaky neurons' tau=0.2.*neurons with"):
         chosen = ct.plan(leaky, stream, plain)
     assert isinstance(chosen.solver, diffrax.Heun) and chosen.tabulate
+    assert chosen.dt0 == pytest.approx(0.025)
+    # A differentiator as fast as dt0 is divided by 7; one at its ideal τ_d = 0 is not.
+    fast = ct.Simulator(ct.FGARule(lr=1.0), ct.Sinusoids(0.01, 1.0), dt0=0.05,
+                        hardware=(ct.Differentiator(0.05),))  # fmt: skip
+    with pytest.warns(UserWarning, match=r"divided by 7 \(Differentiator differentiator tau_d"):
+        assert ct.plan(fast, stream, plain).dt0 == pytest.approx(0.05 / 7)
+    ideal = dataclasses.replace(fast, hardware=(ct.Differentiator(0.0),))
+    assert ct.refinement(ideal, plain) == (1, None)
     # A rule without a perturbation (its rate driven by the state itself) keeps Heun.
     with pytest.warns(UserWarning, match=r"GradientFlow perturbs nothing"):
         flow = ct.plan(ct.Simulator(ct.GradientFlow(lr=0.3), None, dt0=0.05), stream, plain)
@@ -206,6 +224,39 @@ def test_the_default_leaves_stiff_parts_to_heun_with_a_notice():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(ct.plan(decay, stream, plain).solver, ct.HeunPEC)
+
+
+@pytest.mark.parametrize("case", [pytest.param("heads", marks=pytest.mark.slow), "differentiator"])
+def test_the_divided_step_brings_a_stiff_circuit_within_tolerance(case):
+    # A smooth (softplus) network, so that no ReLU kink limits the order. At dt0 the stiff part
+    # (local heads learning at η = 30, rate·dt0 = 1.5; a differentiator with τ_d = dt0) puts
+    # Heun's Δw error above the engine's 5e-3 target against Heun 8 times finer than the
+    # default's divided step; the default, at its divided step, must be within it.
+    heads = case == "heads"
+    model = mlp((10,), 4, (8, 8), activation="softplus", local_heads=heads, key=jax.random.key(0))
+    stream = synthetic_stream(presentations=1, duration=1.0)
+    if heads:
+        base = ct.Simulator(ct.LGFGARule(lr=30.0), ct.Sinusoids(0.01, 1.0), dt0=0.05)
+    else:
+        base = ct.Simulator(ct.FGARule(lr=3.0), ct.Sinusoids(0.01, 1.0), dt0=0.05,
+                            hardware=(ct.Differentiator(0.05),))  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        step = ct.plan(base, stream, model).dt0
+    assert step < 0.05
+    reference = dataclasses.replace(base, solver=diffrax.Heun(), dt0=step / 8, max_steps=1 << 14)
+
+    def error(simulator):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pairs, failed = _per_presentation(simulator, reference, model, stream,
+                                              jax.random.key(2))  # fmt: skip
+        assert not failed
+        return max(_relative(got, want) for got, want in pairs)
+
+    coarse = error(dataclasses.replace(base, solver=diffrax.Heun()))
+    divided = error(base)
+    assert coarse > 5e-3 and divided < 5e-3, (coarse, divided)
 
 
 def test_settings_the_fast_path_cannot_serve_fall_back_with_a_one_line_notice():

@@ -13,6 +13,8 @@ from ._differentiator import DifferentiatorState as DifferentiatorState
 from ._engine import Plan as Plan
 from ._engine import pec_obstacle as pec_obstacle
 from ._engine import plan as plan
+from ._engine import refinement as refinement
+from ._engine import stiff_rates as stiff_rates
 from ._engine import tabulation_obstacle as tabulation_obstacle
 from ._engine import waveform_obstacle as waveform_obstacle
 from ._ensemble import EnsembleResult as EnsembleResult

@@ -26,6 +26,13 @@ from ._waveform import WaveformRelaxation
 # phase: ω_max·dt0 ≤ 1 keeps 2π ≈ 6.3 points per period, where a measured Δw error of ~2e-3
 # (second order through the ReLU kinks) stays below the engine's 5e-3 target.
 MAX_PHASE_STEP = 1.0
+# Where a part of the state relaxes or learns at its own rate λ (``stiff_rates``) with
+# λ·dt0 above this, the automatic path steps at dt0/k, the smallest whole k that brings λ·dt0/k
+# below it. Chosen by measurement (``sims.bench_engine``, part (b): the k column and the errors
+# on the smooth network): with leaky neurons, a differentiator or local heads learning at their
+# full rate, Heun at λ·dt0 near 1 misses Δw by far more than the engine's 5e-3 target, and at
+# this bound it meets it.
+MAX_RATE_STEP = 0.15
 # Parts that learn at their full rate r (see ``AbstractRule.full_rate``) get windows of at most
 # STIFFNESS / r, so that each Picard sweep shrinks the remaining error about tenfold.
 STIFFNESS = 0.1
@@ -102,6 +109,12 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
     if solver is not None:
         return _stepping(simulator, stream, None, tabulate=False)
     reasons = []
+    substeps, fastest = refinement(simulator, model)
+    if substeps > 1:
+        reasons.append(f"dt0={simulator.dt0} divided by {substeps} ({fastest})")
+        simulator = dataclasses.replace(
+            simulator, dt0=simulator.dt0 / substeps, max_steps=simulator.max_steps * substeps
+        )
     stiff = pec_obstacle(simulator, model)
     if stiff is not None:
         reasons.append(f"Heun's two evaluations per step instead of PEC mode's one ({stiff})")
@@ -122,6 +135,71 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
         )
         warnings.warn(notice, stacklevel=3)
     return _stepping(simulator, stream, notice, tabulate=tabulate)
+
+
+def common_plan(plans: list[Plan]) -> list[Plan]:
+    """The plans of an ensemble's members made one where their settings asked for different
+    fixed-step integrations (e.g. a differentiator's τ_d per member, which sets how finely the
+    automatic path divides ``dt0``): every member then takes the finest step any member needs,
+    Heun where any member cannot take PEC mode, and a tabulated perturbation only where every
+    member can read one. Plans that are not all fixed-step Diffrax ones are returned as given."""
+    if len(plans) < 2 or all(p == plans[0] for p in plans):
+        return plans
+    if not all(
+        p.engine == "diffrax" and isinstance(p.controller, diffrax.ConstantStepSize) for p in plans
+    ):
+        return plans
+    finest = min(plans, key=lambda p: p.dt0)
+    same_solver = all(type(p.solver) is type(finest.solver) for p in plans)
+    notices = list(dict.fromkeys(p.notice for p in plans if p.notice))
+    one = dataclasses.replace(
+        finest,
+        solver=finest.solver if same_solver else diffrax.Heun(),
+        max_steps=max(p.max_steps for p in plans),
+        tabulate=all(p.tabulate for p in plans),
+        notice="; ".join(notices) if notices else None,
+    )
+    return [one] * len(plans)
+
+
+def stiff_rates(simulator: Simulator, model: Network | None) -> dict[str, float]:
+    """The rates (1 / time unit) at which parts of the state relax or learn on their own, by
+    name, where they are known: the neurons' 1/τ, each non-ideality's 1/τ (its filters), and
+    the rule's full rate (``AbstractRule.full_rate``: local heads, feedback) for ``model``."""
+    rates = {}
+    tau = simulator.neurons.fastest_time_constant()
+    if tau:
+        rates[f"{type(simulator.neurons).__name__} neurons' tau={tau:g}"] = 1.0 / tau
+    for h in simulator.hardware:
+        if h.is_ideal():
+            continue
+        for name, value in h.time_constants().items():
+            value = concrete(value)
+            if value:
+                rates[f"{type(h).__name__} {name}={value:g}"] = 1.0 / value
+    rate = None if model is None else concrete(simulator.rule.full_rate(model))
+    if rate:
+        rates[f"{type(simulator.rule).__name__}'s parts that learn at their full rate {rate:g}"] = (
+            rate
+        )
+    return rates
+
+
+def refinement(simulator: Simulator, model: Network | None) -> tuple[int, str | None]:
+    """How many steps the automatic path takes per ``dt0``, and why: the smallest whole ``k``
+    with ``λ·dt0/k <= MAX_RATE_STEP`` for the fastest of ``stiff_rates`` (1 and ``None`` where
+    ``dt0`` already resolves them, or the step is adaptive)."""
+    if simulator.controller is not None or simulator.dt0 is None:
+        return 1, None
+    rates = stiff_rates(simulator, model)
+    if not rates:
+        return 1, None
+    name = max(rates, key=rates.get)
+    product = rates[name] * simulator.dt0
+    substeps = max(1, math.ceil(product / MAX_RATE_STEP * (1 - 1e-6)))
+    if substeps == 1:
+        return 1, None
+    return substeps, f"{name}: rate·dt0 = {product:.3g} > {MAX_RATE_STEP}"
 
 
 def pec_obstacle(simulator: Simulator, model: Network | None) -> str | None:

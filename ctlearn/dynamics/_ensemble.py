@@ -26,6 +26,7 @@ from .._mesh import (
 )
 from ..diagnostics import compiled_memory
 from ..nn import Network
+from ._engine import common_plan
 from ._simulate import SimulationResult, Simulator, prepare, run_presentations
 from ._solve import MEMBER_SOLVES, brownian_kind
 from ._stream import Presentations
@@ -111,9 +112,10 @@ def _prepared(simulators, models, stream, keys, devices, members, brownian):
         prepare(numeric(s), m, stream, key=k, keep_ideal=True)
         for s, m, k in zip(simulators, models, keys)
     ]
+    plans = common_plan([b.plan for b, _ in prepared])
     prepared = [
-        (dataclasses.replace(b, plan=_plan(b.plan, members, brownian)), state)
-        for b, state in prepared
+        (dataclasses.replace(b, plan=_plan(p, members, brownian)), state)
+        for (b, state), p in zip(prepared, plans)
     ]
     bounds = [b for b, _ in prepared]
     first = _structure(bounds[0])

@@ -71,7 +71,7 @@ def brownian_path(
     presentation's noise, reproducible from ``key``: ``brownian_kind(bound.plan, kind)``."""
     if brownian_kind(bound.plan, kind) == "increments":
         return diffrax.UnsafeBrownianPath(shape=shape, key=key)
-    tol = (bound.simulator.dt0 or duration / 1000) / 2
+    tol = (bound.plan.dt0 or bound.simulator.dt0 or duration / 1000) / 2
     return diffrax.VirtualBrownianTree(0.0, duration, tol=tol, shape=shape, key=key)
 
 
