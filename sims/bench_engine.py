@@ -41,6 +41,7 @@ import optax
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.dynamics import plan
@@ -461,6 +462,7 @@ def main(config: EngineBenchConfig) -> dict:
 
 def _cli() -> EngineBenchConfig:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="few presentations and rounds")
     parser.add_argument("--out", default=EngineBenchConfig.out)
     args = parser.parse_args()
@@ -473,4 +475,4 @@ def _cli() -> EngineBenchConfig:
 
 
 if __name__ == "__main__":
-    main(_cli())
+    run_main(lambda: main(_cli()))
