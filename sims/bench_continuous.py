@@ -54,7 +54,7 @@ from models import mlp
 VF_TARGET = 1.5
 PARTS = ("a", "b", "c")
 # Vector-field evaluations per solver step (Tsit5: 7 stages, the first shared with the last).
-EVALUATIONS = {"Euler": 1, "Heun": 2, "Tsit5": 6}
+EVALUATIONS = {"Euler": 1, "Heun": 2, "HeunPEC": 1, "Tsit5": 6}
 REFERENCE_REFINEMENT = 8
 
 
@@ -316,7 +316,12 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
     """(c): one member's presentations against ``ensemble`` members' in one vmapped call, the
     members solved ``fused`` (new) and ``vmap``-ped (old), for an ensemble over seeds (each
     member its own initial weights and perturbation paths) and over the rule's η (the same
-    initial weights and paths, η spread over [η/2, 3η/2]). The simulator's default integration."""
+    initial weights and paths, η spread over [η/2, 3η/2]). The simulator's default integration.
+
+    Timed in the same rounds, what no solver layout can beat (see ``_floors``): a presentation's
+    vector-field evaluations for one member and for every member at once (vmapped, as the fused
+    solve evaluates them), and its network work (the rule's discrete forward + JVP + weight
+    rates) for one batch and for ``ensemble`` batches through one network."""
     sim = dataclasses.replace(config.simulator(), solver=None)
     stream = _stream(data, batch, config.ensemble_presentations, config.ensemble_duration)
     keys = jax.random.split(key, config.ensemble)
@@ -331,12 +336,15 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
 
     def run(bound, eta, state, k):
         member = eqx.tree_at(lambda b: b.simulator.rule.lr, bound, eta)
-        return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)[0]
+        return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)
 
     eta = jnp.asarray(config.eta)
-    one = eqx.filter_jit(run)
-    seeds = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, None, 0, 0)))
-    sweep = eqx.filter_jit(eqx.filter_vmap(run, in_axes=(None, 0, None, None)))
+    one = eqx.filter_jit(lambda *a: run(*a)[0])
+    seeds = eqx.filter_jit(eqx.filter_vmap(lambda *a: run(*a)[0], in_axes=(None, None, 0, 0)))
+    sweep = eqx.filter_jit(eqx.filter_vmap(lambda *a: run(*a)[0], in_axes=(None, 0, None, None)))
+    solver = type(fused.plan.solver).__name__
+    steps = int(jnp.sum(run(fused, eta, state, keys[0])[1][2]))
+    evaluations = steps * EVALUATIONS[solver]
     calls = {"one": lambda: one(fused, eta, state, keys[0])}
     for name, bound in (("fused", fused), ("vmap", old)):
         calls[f"seeds {name}"] = lambda b=bound: seeds(b, eta, states, keys)
@@ -345,7 +353,10 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
         over: _largest_difference(calls[f"{over} fused"](), calls[f"{over} vmap"]())
         for over in ("seeds", "η")
     }
+    calls |= _floors(config, fused, state, states, etas, stream, evaluations)
     seconds = time_side_by_side(calls, number=1, repeats=config.repeats)
+    one_s = seconds["one"]
+    network_floor = seconds["network wide"] / one_s
     rows = []
     for over in ("seeds", "η"):
         row = {
@@ -354,19 +365,87 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
             "over": over,
             "members": config.ensemble,
             "target": target,
-            "solver": type(fused.plan.solver).__name__,
+            "solver": solver,
             "tabulated": fused.plan.tabulate,
-            "one_ms": 1e3 * seconds["one"],
+            "evaluations": evaluations,
+            "one_ms": 1e3 * one_s,
             "largest_difference": differences[over],
+            "field_one_ms": 1e3 * seconds["field one"],
+            "field_members_ms": 1e3 * seconds[f"field {over}"],
+            "field_ratio": seconds[f"field {over}"] / seconds["field one"],
+            "field_floor": seconds[f"field {over}"] / one_s,
+            "network_one_ms": 1e3 * seconds["network one"],
+            "network_wide_ms": 1e3 * seconds["network wide"],
+            "network_ratio": seconds["network wide"] / seconds["network one"],
+            "floor_ratio": network_floor,
+            "feasible": network_floor <= target,
         }
         for name in ("vmap", "fused"):
-            ratio = seconds[f"{over} {name}"] / seconds["one"]
+            ratio = seconds[f"{over} {name}"] / one_s
             row[f"{name}_ms"] = 1e3 * seconds[f"{over} {name}"]
             row[f"{name}_ratio"] = ratio
             row[f"{name}_met"] = ratio <= target
         row["speedup"] = row["vmap_ms"] / row["fused_ms"]
         rows.append(row)
     return rows
+
+
+def _floors(config: BenchConfig, bound, state, states, etas, stream, evaluations: int) -> dict:
+    """Calls that each do ``evaluations`` (a presentation's) evaluations in one compiled loop,
+    each feeding the next state as a solver's steps do (so none can be hoisted):
+
+    - ``field one``, ``field seeds``, ``field η``: the vector field (reading the perturbation
+      from its table, as the default integration does) of one member, and of every member of
+      the ensemble over seeds and over η, vmapped as the fused solve vmaps it;
+    - ``network one``, ``network wide``: the network work inside an evaluation, the rule's
+      discrete estimate (forward, JVP along a direction, weight rates) for one batch, and for
+      ``ensemble`` batches in one batch through one network: the FLOPs of every member's
+      network in the layout that runs them fastest (one matrix product per layer), which no
+      member layout can beat. Divided by one member's whole presentation it is the floor of
+      the ensemble's ratio on this machine."""
+    sim, dt = bound.simulator, bound.plan.dt0
+    ts = dt * jnp.arange(evaluations, dtype=jnp.float32)
+
+    def field(eta, state):
+        member = eqx.tree_at(lambda b: b.simulator.rule.lr, bound, eta)
+        s, args = ct.split_state(member.simulator, state, stream, 1)
+        table = sim.perturbation.grid(args.perturbation, 0.0, dt, evaluations, (0.0,))
+        table = jax.tree.map(lambda v: v[:, 0], table)
+
+        def body(s, point):
+            t, value = point
+            rate = member.vector_field(t, s, args, perturbation=value)
+            return jax.tree.map(lambda a, r: a + 1e-6 * r, s, rate), None
+
+        return jax.lax.scan(body, s, (ts, table))[0]
+
+    x, y = stream.x[1], stream.y[1]
+    model = bound.model(state)
+    wide = (jnp.tile(x, (config.ensemble, 1)), jnp.tile(y, config.ensemble))
+
+    def network(model, x, y):
+        shapes = sim.rule.perturbation_shapes(model, x)
+        directions = [jnp.ones(s) for s in shapes]
+
+        def body(model, t):
+            tangent = [jnp.cos(t) * u for u in directions]
+            grads = sim.rule.discrete(model, x, y, tangent, None)[0]
+            return eqx.apply_updates(model, jax.tree.map(lambda g: 1e-6 * g, grads)), None
+
+        return jax.lax.scan(body, model, ts)[0]
+
+    eta = jnp.asarray(config.eta)
+    field_one = eqx.filter_jit(field)
+    field_seeds = eqx.filter_jit(eqx.filter_vmap(field, in_axes=(None, 0)))
+    field_etas = eqx.filter_jit(eqx.filter_vmap(field, in_axes=(0, None)))
+    network_jit = eqx.filter_jit(network)
+    return {
+        "field one": lambda: field_one(eta, state),
+        "field seeds": lambda: field_seeds(eta, states),
+        "field η": lambda: field_etas(etas, state),
+        "network one": lambda: network_jit(model, x, y),
+        "network wide": lambda: network_jit(model, *wide),
+    }
 
 
 def _largest_difference(a, b) -> float:
@@ -478,6 +557,33 @@ def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
             f"{r['fused_ratio']:.1f} | ≤ {r['target']:g} | "
             f"{'yes' if r['fused_met'] else '**no**'} | {r['speedup']:.2f} | "
             f"{r['largest_difference']:.1e} |"
+        )
+    lines += [
+        "",
+        f"The floor: what no layout of the members can beat on this machine, timed in the same "
+        f"rounds. A presentation's evaluations (solver steps × evaluations per step, the first "
+        f"step's extra evaluation not counted) in one compiled loop, each feeding the next state: "
+        f"the vector field of one member and of all {config.ensemble} at once (vmapped, as the "
+        f"fused solve evaluates them), and the network work inside an evaluation (the rule's "
+        f"discrete estimate: forward, JVP, weight rates) for one batch and for "
+        f"{config.ensemble} batches through one network (every member's FLOPs in the fastest "
+        "layout, one matrix product per layer). Ratios: time / the same for one member; "
+        "floor: the network work of all members / one member's whole presentation (the least "
+        "the ensemble's ratio can be here; above the target, no layout meets it):",
+        "",
+        "| network | members differ in | evaluations | field one (ms) | field all (ms) | "
+        "field ratio | field all / one presentation | network one (ms) | network all (ms) | "
+        "network ratio | floor ratio | measured ratio | target | target feasible here |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        over = "seed" if r["over"] == "seeds" else "η"
+        lines.append(
+            f"| {r['network']} | {over} | {r['evaluations']} | {r['field_one_ms']:.1f} | "
+            f"{r['field_members_ms']:.1f} | {r['field_ratio']:.1f} | {r['field_floor']:.1f} | "
+            f"{r['network_one_ms']:.1f} | {r['network_wide_ms']:.1f} | "
+            f"{r['network_ratio']:.1f} | {r['floor_ratio']:.1f} | {r['fused_ratio']:.1f} | "
+            f"≤ {r['target']:g} | {'yes' if r['feasible'] else '**no**'} |"
         )
     return lines
 
