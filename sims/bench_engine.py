@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from ctlearn.dynamics import plan
 from ctlearn.estimators import make_estimator
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, train_step
+from ctlearn.train._checkpoint import read_json_object
 from models import mlp
 
 COST_TARGET = 10.0
@@ -346,65 +348,77 @@ def convergence(config: EngineBenchConfig, data) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    c = summary["cost"]
-    lines = [
-        "# Integration paths of a presentation, side by side",
-        "",
-        f"Command: `{summary['provenance']['command']}`; commit "
-        f"`{summary['provenance']['commit']}`; machine: {summary['provenance']['machine']}.",
-        "",
-        "## Cost at the main job's settings",
-        "",
-        "| path | ms per presentation | × Heun's speed | discrete steps (per call) | "
-        f"discrete steps (in loop) | max Δw error (3 presentations, vs dt0/{REFINEMENT}) |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for name in c["presentation_ms"]:
-        lines.append(
-            f"| {name} | {c['presentation_ms'][name]:.2f} | "
-            f"{c['speedup_over_heun'][name]:.2f} | {c['steps_per_presentation'][name]:.1f} | "
-            f"{c['loop_steps_per_presentation'][name]:.1f} | "
-            f"{c['max_relative_error'][name]:.2e} |"
+    lines = ["# Integration paths of a presentation, side by side", ""]
+    for part, stamp in sorted(summary["provenance_by_part"].items()):
+        load = ", ".join(f"{v:.2f}" for v in stamp.get("load", ()))
+        after = stamp.get("load_after")
+        load += (
+            "" if after is None else " before, " + ", ".join(f"{v:.2f}" for v in after) + " after"
         )
-    lines += [
-        "",
-        f"One discrete FG-A step: {c['discrete_step_ms']:.3f} ms per jitted call, "
-        f"{c['discrete_step_in_loop_ms']:.3f} ms inside a compiled loop. Target ≤ "
-        f"{COST_TARGET:g} discrete steps (per call) per presentation: "
-        + ", ".join(f"{n} {'met' if ok else 'not met'}" for n, ok in c["met"].items())
-        + ".",
-        "",
-        f"## Largest Δw error per presentation against Heun at a step {REFINEMENT} times finer",
-        "",
-        "The default path's step is dt0/k, k > 1 where a part of the state relaxes or learns "
-        "fast against dt0 (`ct.refinement`); its reference steps at dt0/(k·"
-        f"{REFINEMENT}), the waveform engine's at dt0/{REFINEMENT}. Each case also runs on the "
-        "same network with softplus in place of ReLU (and no ReLU mask): where the two columns "
-        "differ, the ReLU kinks (ẏ and ṙ jump when a unit switches) limit the error, not the "
-        "method. Noise-driven cases run both paths on the same Brownian path (Diffrax's "
-        "VirtualBrownianTree from the same key); `nan` marks a case whose Δw is not finite.",
-        "",
-        ""
-        if summary.get("complete", True)
-        else f"(Partial: the run stopped after {len(summary['accuracy'])} cases.)\n",
-        "| case | default path | k | its error (ReLU) | its error (softplus) | "
-        "waveform engine's error (ReLU) | why the engine cannot |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    for r in summary["accuracy"]:
-        wave = "" if r["waveform_error"] is None else f"{r['waveform_error']:.2e}"
         lines.append(
-            f"| {r['case']} | {r['default_path']} | {r['default_substeps']} | "
-            f"{r['default_error']:.2e} | {r['default_error_smooth']:.2e} | {wave} | "
-            f"{r['waveform_obstacle'] or ''} |"
+            f"- Part ({part}): `{stamp['command']}`; commit `{stamp['commit']}`; machine: "
+            f"{stamp['machine']}; load average (1, 5, 15 min) {load or 'not recorded'}."
         )
-    met = [r for r in summary["accuracy"] if r["default_error_smooth"] <= ACCURACY_TARGET]
-    met_relu = [r for r in summary["accuracy"] if r["default_error"] <= ACCURACY_TARGET]
-    lines += [
-        "",
-        f"Target ≤ {ACCURACY_TARGET:g}: met by {len(met_relu)} of {len(summary['accuracy'])} "
-        f"cases on the ReLU network, {len(met)} on the softplus network.",
-    ]
+    if "cost" in summary:
+        c = summary["cost"]
+        lines += [
+            "",
+            "## Cost at the main job's settings",
+            "",
+            "| path | ms per presentation | × Heun's speed | discrete steps (per call) | "
+            f"discrete steps (in loop) | max Δw error (3 presentations, vs dt0/{REFINEMENT}) |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name in c["presentation_ms"]:
+            lines.append(
+                f"| {name} | {c['presentation_ms'][name]:.2f} | "
+                f"{c['speedup_over_heun'][name]:.2f} | {c['steps_per_presentation'][name]:.1f} | "
+                f"{c['loop_steps_per_presentation'][name]:.1f} | "
+                f"{c['max_relative_error'][name]:.2e} |"
+            )
+        lines += [
+            "",
+            f"One discrete FG-A step: {c['discrete_step_ms']:.3f} ms per jitted call, "
+            f"{c['discrete_step_in_loop_ms']:.3f} ms inside a compiled loop. Target ≤ "
+            f"{COST_TARGET:g} discrete steps (per call) per presentation: "
+            + ", ".join(f"{n} {'met' if ok else 'not met'}" for n, ok in c["met"].items())
+            + ". A jitted call's time is mostly dispatch, which varies with the machine's load "
+            "(see the load average above); inside a compiled loop the comparison is of compute.",
+            "",
+        ]
+    if "accuracy" in summary:
+        lines += [
+            f"## Largest Δw error per presentation against Heun at a step {REFINEMENT} times finer",
+            "",
+            "The default path's step is dt0/k, k > 1 where a part of the state relaxes or learns "
+            "fast against dt0 (`ct.refinement`); its reference steps at dt0/(k·"
+            f"{REFINEMENT}), the waveform engine's at dt0/{REFINEMENT}. Each case also runs on the "
+            "same network with softplus in place of ReLU (and no ReLU mask): where the two columns "
+            "differ, the ReLU kinks (ẏ and ṙ jump when a unit switches) limit the error, not the "
+            "method. Noise-driven cases run both paths on the same Brownian path (Diffrax's "
+            "VirtualBrownianTree from the same key); `nan` marks a case whose Δw is not finite.",
+            "",
+            ""
+            if summary.get("complete", True)
+            else f"(Partial: the run stopped after {len(summary['accuracy'])} cases.)\n",
+            "| case | default path | k | its error (ReLU) | its error (softplus) | "
+            "waveform engine's error (ReLU) | why the engine cannot |",
+            "|---|---|---:|---:|---:|---:|---|",
+        ]
+        for r in summary["accuracy"]:
+            wave = "" if r["waveform_error"] is None else f"{r['waveform_error']:.2e}"
+            lines.append(
+                f"| {r['case']} | {r['default_path']} | {r['default_substeps']} | "
+                f"{r['default_error']:.2e} | {r['default_error_smooth']:.2e} | {wave} | "
+                f"{r['waveform_obstacle'] or ''} |"
+            )
+        met = [r for r in summary["accuracy"] if r["default_error_smooth"] <= ACCURACY_TARGET]
+        met_relu = [r for r in summary["accuracy"] if r["default_error"] <= ACCURACY_TARGET]
+        lines += [
+            "",
+            f"Target ≤ {ACCURACY_TARGET:g}: met by {len(met_relu)} of {len(summary['accuracy'])} "
+            f"cases on the ReLU network, {len(met)} on the softplus network.",
+        ]
     if summary.get("convergence"):
         lines += [
             "",
@@ -435,44 +449,101 @@ def markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(config: EngineBenchConfig) -> dict:
-    data = load_dataset("mnist1d")
-    out = Path(config.out)
-    print("(a) cost at the main job's settings", flush=True)
-    summary = {"config": dataclasses.asdict(config), "cost": cost(config, data), "accuracy": []}
-    print(json.dumps(summary["cost"], indent=2), flush=True)
+PARTS = ("a", "b", "c")
 
-    def write(rows):
-        # After every case, so that an interrupted run keeps what it measured.
-        summary["accuracy"] = list(rows)
-        summary["complete"] = len(rows) == len(accuracy_cases(config))
-        summary["provenance"] = provenance()
+
+def _stamp() -> dict:
+    """Where and under what load a part was measured (the load average over 1, 5, 15 minutes:
+    other work on the machine slows every path, which is why costs are ratios)."""
+    return {**provenance(), "load": list(os.getloadavg())}
+
+
+def _previous(out: Path, parts: tuple[str, ...]) -> dict:
+    """The summary a run of only some ``parts`` adds to (the other parts' results are kept, each
+    with the provenance of the run that measured it); empty for a run of every part."""
+    path = out / "summary.json"
+    if set(parts) == set(PARTS) or not path.exists():
+        return {}
+    hint = f"delete it or rerun every part (--parts {','.join(PARTS)})"
+    summary = read_json_object(path, "config", dict, ValueError, hint)
+    if "provenance_by_part" not in summary:
+        # Written before parts could be rerun alone: one run measured every part.
+        one = summary.pop("provenance", None)
+        if not isinstance(one, dict):
+            raise ValueError(f"{path} names no provenance for its parts: {hint}")
+        summary["provenance_by_part"] = {p: one for p in PARTS if _has_part(summary, p)}
+    return summary
+
+
+def _has_part(summary: dict, part: str) -> bool:
+    return {"a": "cost", "b": "accuracy", "c": "convergence"}[part] in summary
+
+
+def main(config: EngineBenchConfig, parts: tuple[str, ...] = PARTS) -> dict:
+    """Runs ``parts`` of the benchmark (a: cost, b: accuracy, c: convergence) and writes the
+    summary to ``config.out``, keeping the other parts of a summary already there."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not parts:
+        raise ValueError(f"--parts {','.join(parts)!r}: valid: a non-empty subset of {PARTS}")
+    out = Path(config.out)
+    summary = _previous(out, parts)
+    summary.setdefault("provenance_by_part", {})
+    summary["config"] = dataclasses.asdict(config)
+    data = load_dataset("mnist1d")
+
+    def write():
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         atomic_write_text(out / "summary.md", markdown(summary))
 
-    write([])
-    print("(b) accuracy of Δw per presentation", flush=True)
-    accuracy(config, data, done=write)
-    print("(c) convergence in the time step", flush=True)
-    summary["convergence"] = convergence(config, data)
-    write(summary["accuracy"])
+    if "a" in parts:
+        print("(a) cost at the main job's settings", flush=True)
+        stamp = _stamp()
+        summary["cost"] = cost(config, data)
+        summary["provenance_by_part"]["a"] = {**stamp, "load_after": list(os.getloadavg())}
+        print(json.dumps(summary["cost"], indent=2), flush=True)
+        write()
+    if "b" in parts:
+        print("(b) accuracy of Δw per presentation", flush=True)
+        summary["provenance_by_part"]["b"] = _stamp()
+
+        def done(rows):
+            # After every case, so that an interrupted run keeps what it measured.
+            summary["accuracy"] = list(rows)
+            summary["complete"] = len(rows) == len(accuracy_cases(config))
+            write()
+
+        done([])
+        accuracy(config, data, done=done)
+    if "c" in parts:
+        print("(c) convergence in the time step", flush=True)
+        summary["provenance_by_part"]["c"] = _stamp()
+        summary["convergence"] = convergence(config, data)
+        write()
     print(markdown(summary))
     return summary
 
 
-def _cli() -> EngineBenchConfig:
+def _cli() -> tuple[EngineBenchConfig, tuple[str, ...]]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="few presentations and rounds")
     parser.add_argument("--out", default=EngineBenchConfig.out)
+    parser.add_argument(
+        "--parts", default=",".join(PARTS),
+        help="which parts to run, e.g. 'a' to remeasure the cost on a quiet machine; the other "
+        "parts of a summary already in --out are kept (default: all)",
+    )  # fmt: skip
     args = parser.parse_args()
+    parts = tuple(p.strip() for p in args.parts.split(",") if p.strip())
     if args.quick:
-        return EngineBenchConfig(
+        config = EngineBenchConfig(
             presentations=4, accuracy_presentations=1, number=1, repeats=2, inner=20,
             out=args.out,
         )  # fmt: skip
-    return EngineBenchConfig(out=args.out)
+    else:
+        config = EngineBenchConfig(out=args.out)
+    return config, parts
 
 
 if __name__ == "__main__":
-    run_main(lambda: main(_cli()))
+    run_main(lambda: main(*_cli()))
