@@ -116,9 +116,15 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
     for ensemble in result["ensembles"]:
         assert ensemble["members"] == 2 and ensemble["fused_ratio"] > 0
         assert ensemble["vmap_ratio"] > 0 and ensemble["largest_difference"] < 1e-5
+        # HeunPEC: one evaluation per step of T / dt0 = 10 (a finer plan would take more).
+        assert ensemble["solver"] == "HeunPEC" and ensemble["evaluations"] >= 10
+        assert ensemble["field_ratio"] > 0 and ensemble["network_ratio"] > 0
+        assert ensemble["layout_ratio"] > 0
+        assert ensemble["feasible"] == (ensemble["floor_ratio"] <= ensemble["target"])
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["solvers"] == result["solvers"] and saved["provenance"]["command"]
-    assert "| Heun | fixed | relu |" in (tmp_path / "summary.md").read_text()
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| Heun | fixed | relu |" in summary and "| target feasible here |" in summary
 
 
 @pytest.mark.parametrize(
