@@ -18,7 +18,13 @@ paths), for each network of ``ensemble_widths`` with its batch of ``ensemble_bat
 new side by side in one run: ``vmap`` (every member's solve vmapped, ``Plan.members="vmap"``)
 and ``fused`` (one solve carrying the member axis, the default), with the largest difference
 between their results. Targets on CPU (``ensemble_targets``): ≤ 8 × one member for 40-32-10,
-≤ 32 × for 40-256-256-10.
+≤ 32 × for 40-256-256-10. Beside them, timed in the same rounds, the floor: a presentation's
+vector-field evaluations for one member and for all members at once (vmapped as the fused solve
+does), and its network work (the rule's discrete forward + JVP + weight rates) for one batch,
+for all members' batches through one network (the fastest layout of the same FLOPs) and with
+every member's own weights. The floor ratio, the folded network work over one member's whole
+presentation, is the least any layout of the members can reach here: above the target, the
+target cannot be met on this machine ("target feasible here").
 
 ``--parts`` chooses which of (a), (b), (c) to run. Writes ``summary.json`` (with the command,
 commit, machine and the load average around the run) and ``summary.md`` to ``--out``.
