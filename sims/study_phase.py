@@ -16,7 +16,11 @@ trained, with ``sims._analog.differentiator_base`` on top: at ``FASHION_BASE``'s
 the reward differentiator's loop diverges for every finite τ_d, see ``sims.study_differentiator``);
 its noise levels are multiples of that preset's σ_p (1 and 3, as the MNIST-1D grid's top two),
 so that the noise keeps its size relative to the perturbation; measured in
-``results/study_phase_fashion/summary.md``.
+``results/study_phase_fashion/summary.md``. Where noise makes a fast differentiator's cell
+diverge, probes of a few hundred presentations found the reward differentiator needed (with the
+"post" one alone, or the exact derivative under the same noise, nothing diverged): presumably the
+noise-driven wander of the weights raises the reward loop's gain (see ``sims.study_differentiator``)
+past one, which the exact derivative, leaving the loop out, cannot show.
 """
 
 from __future__ import annotations
