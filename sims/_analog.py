@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.provenance import provenance
 from ctlearn.sweep import AnalogBase, SweepSpec, run_study
 from models import mlp
@@ -147,10 +148,15 @@ def study_main(
     default), ``--out``, ``--quick`` (the CI-sized version), ``--seeds N``, ``--max-chunks N``
     (run a slice; rerun to resume), ``--no-progress``. Writes the summary with the command,
     commit and machine (``ctlearn.provenance``); prints the summary table and where the
-    figures are."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    figures are. From the command line (``argv`` None) a user error is one line (status 2;
+    ``--debug`` shows the traceback: ``ctlearn._usererror``)."""
+    if argv is None:
+        given = (sys.argv[1:], doc, presets, quick)
+        return run_main(lambda: study_main(*given, x=x, y=y, **plot))
+    argv = list(argv)
     names = list(presets)
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    prepare_parser(parser)
     parser.add_argument(
         "--preset",
         default=names[0],
