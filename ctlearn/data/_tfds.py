@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import logging
 import math
 import os
 from pathlib import Path
@@ -116,7 +117,16 @@ def _import_tfds(name: str) -> Any:
 
 def _prepare(builder: Any, name: str) -> None:
     """Makes sure the dataset is prepared in the builder's data_dir, downloading it if allowed."""
-    if builder.is_prepared():
+    # TFDS logs a warning while it looks for a data folder that lacks its dataset_info.json
+    # (e.g. one not there at all); whether the data is there is ours to say, in one error.
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        prepared = builder.is_prepared()
+    finally:
+        absl.setLevel(level)
+    if prepared:
         return
     manual = builder.MANUAL_DOWNLOAD_INSTRUCTIONS
     if manual:
