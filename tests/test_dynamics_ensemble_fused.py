@@ -105,7 +105,8 @@ def test_members_whose_settings_ask_for_different_steps_share_the_finest():
     # A differentiator of τ_d = dt0 asks the automatic path for dt0/7, one of τ_d = 4·dt0 for
     # dt0/2: as one ensemble both take dt0/7 (without a common plan the members would differ in
     # structure and be refused), and the member that asked for it equals its lone run.
-    stream = _stream()
+    whole = _stream()
+    stream = ct.Presentations(whole.x[:1], whole.y[:1], duration=1.0, transition=0.1)
     keys = [jax.random.PRNGKey(i) for i in range(2)]
     models = [mlp((10,), 3, (8,), local_heads=False, key=k) for k in keys]
     sims = [
@@ -118,9 +119,9 @@ def test_members_whose_settings_ask_for_different_steps_share_the_finest():
         for tau in (0.05, 0.2)
     ]
     with pytest.warns(UserWarning, match="divided by"):
-        ensemble = ct.simulate_ensemble(sims, models, stream, keys=keys, chunk=3, progress=False,
+        ensemble = ct.simulate_ensemble(sims, models, stream, keys=keys, chunk=1, progress=False,
                                         devices=1)  # fmt: skip
-        lone = ct.simulate(sims[0], models[0], stream, key=keys[0], chunk=3, progress=False)
+        lone = ct.simulate(sims[0], models[0], stream, key=keys[0], chunk=1, progress=False)
     member = ensemble.member(0)
     assert _largest_difference(member.loss, lone.loss) < TOLERANCE
     assert _largest_difference(member.model, lone.model) < TOLERANCE
