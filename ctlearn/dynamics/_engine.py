@@ -87,12 +87,13 @@ def plan(simulator: Simulator, stream: Presentations, model: Network | None = No
 
     ``solver=None`` (automatic) takes the fastest path measured on CPU (``sims.bench_engine``):
     Heun's predictor–corrector in PEC mode (``HeunPEC``, one evaluation per step) at ``dt0``
-    reading the perturbation from a table made once per presentation on its grid. Where PEC
-    mode is not safe (``pec_obstacle``: noise, states that relax fast against ``dt0``, parts
-    that learn at their full rate) it takes Heun (two evaluations per step); where the table
-    cannot serve (``tabulation_obstacle``) the perturbation is evaluated at every step. Each
-    fallback says why in a one-line warning (``Plan.notice``). A ``WaveformRelaxation`` given
-    explicitly integrates windows of each presentation at once; it is refused, naming the
+    reading the perturbation from a table made once per presentation on its grid, and at
+    ``dt0/k`` where a part of the state relaxes or learns fast against ``dt0`` (``refinement``).
+    Where PEC mode is not safe (``pec_obstacle``: noise, states that relax fast against ``dt0``,
+    parts that learn at their full rate) it takes Heun (two evaluations per step); where the
+    table cannot serve (``tabulation_obstacle``) the perturbation is evaluated at every step.
+    Each fallback says why in a one-line warning (``Plan.notice``). A ``WaveformRelaxation``
+    given explicitly integrates windows of each presentation at once; it is refused, naming the
     obstacle, where it cannot serve. Any Diffrax solver given explicitly runs exactly as given
     (the reference)."""
     solver = simulator.solver

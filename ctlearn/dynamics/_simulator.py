@@ -28,7 +28,8 @@ class Simulator(eqx.Module):
     ``freeze``: weights stay fixed and only ``delta`` integrates ``ẇ`` (for cross-checks).
     ``solver``: ``None`` (the default) takes the fastest path measured (``ct.plan``,
     ``sims.bench_engine``): Heun in PEC mode (``HeunPEC``, one evaluation per step) at ``dt0``
-    reading the perturbation from a table made once per presentation; Heun where PEC mode is
+    reading the perturbation from a table made once per presentation, at ``dt0/k`` where a
+    part of the state is stiff against ``dt0`` (``ct.refinement``); Heun where PEC mode is
     not safe (noise, fast states, fast full-rate parts) or the table cannot serve, each with a
     one-line warning saying why; or a ``WaveformRelaxation`` or any Diffrax solver
     given explicitly (``diffrax.Heun()`` is the stepping reference). ``dt0``: the time resolution
