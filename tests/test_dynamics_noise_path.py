@@ -30,9 +30,16 @@ RATIO_TOLERANCE = 0.1
 # leaves e^-6 of it), Heun at dt0 = τ_n/10 adds a discretisation bias of a few percent besides
 # the 1.3 % noise (measured: within 1.5 % of both).
 THEORY_TOLERANCE = 0.12
+# Δw over the presentation, per key: KEYS draws of a 171-vector whose covariance has an effective
+# dimension (tr C)²/tr(C²) of about 10 (measured). The mean's distance between two paths, in units
+# of its own expected value under equal laws, is then ≈ χ²₁₀/10: below DW_MEAN_TOLERANCE with
+# p > 1 − 1e-4. The ratio of total variances has a standard error of about √(2·2/(127·10)) ≈ 5.6 %:
+# DW_SPREAD_TOLERANCE is 3.6 of them; activity noise 15 % too strong moves it by 32 % (measured).
+DW_MEAN_TOLERANCE = 3.5
+DW_SPREAD_TOLERANCE = 0.2
 
 
-def _setup(hardware, controller=None, dt0=DT0):
+def _setup(hardware, controller=None, dt0=DT0, solver=None):
     kx, ky = jax.random.split(jax.random.PRNGKey(42))
     x = jax.random.normal(kx, (2, 6, 10))
     y = jax.random.randint(ky, (2, 6), 0, 3)
@@ -42,7 +49,7 @@ def _setup(hardware, controller=None, dt0=DT0):
         perturbation=ct.Sinusoids(sigma=0.01, tau=0.5),
         dt0=dt0,
         controller=controller,
-        solver=None if controller is None else diffrax.Heun(),
+        solver=solver or (None if controller is None else diffrax.Heun()),
         hardware=hardware,
     )
     model = mlp((10,), 3, (12,), local_heads=False, key=jax.random.PRNGKey(0))
@@ -93,6 +100,31 @@ def test_the_fixed_step_path_has_the_trees_statistics(noisy):
             assert abs(np.var(samples) / variance - 1) < THEORY_TOLERANCE, (field, np.var(samples))
         # Equal laws, different draws: the paths are not the same path.
         assert not np.allclose(a, b)
+
+
+def _flat_delta(ends) -> np.ndarray:
+    """Every key's Δw over the presentation as one row."""
+    return np.concatenate([np.reshape(a, (a.shape[0], -1)) for a in jax.tree.leaves(ends.delta)], 1)
+
+
+def test_the_weight_change_has_the_fine_references_statistics(noisy):
+    """The issue's criterion for a path that draws its own noise: Δw over a presentation from the
+    default path (its own increments at dt0) and from the reference (Heun at dt0/8 on the
+    VirtualBrownianTree, other keys) have the same mean and spread over keys."""
+    bound, state, args, keys, fast = noisy
+    hardware = (ct.ActivityNoise(sigma=SIGMA, tau=TAU_N),)
+    ref_bound, ref_state, ref_args = _setup(hardware, dt0=DT0 / 8, solver=diffrax.Heun())
+    assert ref_bound.plan.dt0 == DT0 / 8 and isinstance(ref_bound.plan.solver, diffrax.Heun)
+    other_keys = jax.random.split(jax.random.PRNGKey(8), KEYS)
+    reference = _flat_delta(_ends(ref_bound, ref_state, ref_args, other_keys, "tree"))
+    a = _flat_delta(fast)
+    expected = np.sum(a.var(0, ddof=1)) / KEYS + np.sum(reference.var(0, ddof=1)) / KEYS
+    distance = np.sum((a.mean(0) - reference.mean(0)) ** 2) / expected
+    assert distance < DW_MEAN_TOLERANCE, distance
+    spread = np.sum(a.var(0)) / np.sum(reference.var(0))
+    assert abs(spread - 1) < DW_SPREAD_TOLERANCE, spread
+    # The noise is what spreads Δw here: without it every key gives the same Δw.
+    assert np.sqrt(np.sum(reference.var(0))) > 0.5 * np.linalg.norm(reference.mean(0))
 
 
 def test_the_fixed_step_path_is_reproducible_from_its_key_alone_or_in_an_ensemble(noisy):
