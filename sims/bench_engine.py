@@ -20,6 +20,16 @@ ReLU network and on the same network with softplus, and for the waveform engine 
 (the reason where it does not). Target: ≤ 5e-3.
 (c) **Convergence** of the default path in the time step, for the main job's ReLU network and
 for the same network with a smooth activation (softplus), against Heun at dt0/32.
+(d) **The floor** of (a) on this machine: XLA's FLOP count of one evaluation of the vector field
+and of one discrete FG-A step, and, timed side by side with the default path and the discrete
+step, every evaluation of a presentation (one per time point of its grid) in one batched call,
+with no step waiting for the one before: the least any method that samples the presentation at
+those time points can cost here.
+(e) **Reproducibility of the ReLU reference.** With the ReLU mask, a unit's learning switches on
+and off with the sign of its pre-activation, so the vector field is discontinuous; where learning
+drives a unit back to its threshold the state slides along it (a unit held at zero). Δw of the
+main job's presentations at dt0/s for growing s, each against dt0/REPRODUCE_REFERENCE, in float32
+(as every path runs) and in float64: whether the reference converges or jumps between outcomes.
 
 Writes ``summary.json`` (with the command, commit and machine) and ``summary.md`` to ``--out``.
 """
@@ -60,6 +70,10 @@ REFINEMENT = 8
 CONVERGENCE_STEPS = (1, 2, 4)
 CONVERGENCE_REFERENCE = 32
 CONVERGENCE_ACTIVATIONS = ("relu", "softplus")
+# (e): the steps dt0/s and the reference dt0/REPRODUCE_REFERENCE, in both precisions.
+REPRODUCE_STEPS = (8, 16, 32, 64)
+REPRODUCE_REFERENCE = 256
+PRECISIONS = ("float32", "float64")
 
 
 def paths(config: EngineBenchConfig) -> dict:
@@ -347,6 +361,107 @@ def convergence(config: EngineBenchConfig, data) -> dict:
     return out
 
 
+def floor(config: EngineBenchConfig, data) -> dict:
+    """(d): FLOPs (XLA's count) of one evaluation of the default path's vector field and of one
+    discrete FG-A step; milliseconds per call, side by side, of the default path's presentation,
+    of one evaluation, of all the presentation's evaluations in one batched call (vmapped over
+    its grid's time points, the perturbation read from its table as the default path reads it)
+    and of one discrete step."""
+    stream = _stream(data, config, config.presentations)
+    model = _model(data, config)
+    key = jax.random.key(config.seed + 1)
+    bound, state = ct.prepare(main_job_simulator(config), model, stream, key=key)
+    y, args = ct.split_state(bound.simulator, state, stream, 0)
+    step = bound.plan.dt0
+    points = round(config.duration / step)
+    grid = bound.simulator.perturbation.grid(args.perturbation, 0.0, step, points, (0.0,))
+    table = jax.tree.map(lambda a: a[:, 0], grid)
+    times = jnp.arange(points) * step
+
+    def evaluation(y, args, value, t):
+        return bound.vector_field(t, y, args, perturbation=value)
+
+    one = jax.jit(evaluation)
+    every = jax.jit(jax.vmap(evaluation, in_axes=(None, None, 0, 0)))
+    first = jax.tree.map(lambda a: a[0], table)
+    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
+    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
+    x, labels = stream.x[0], stream.y[0]
+    discrete = jax.jit(lambda train: train_step(estimator, optimizer, train, x, labels, key))
+
+    def flops(fn, *a) -> float:
+        analysis = fn.lower(*a).compile().cost_analysis()
+        analysis = analysis[0] if isinstance(analysis, list) else analysis
+        return float(analysis["flops"])
+
+    calls = {
+        "presentation": lambda: ct.run_presentations(bound, state, stream, 0, stream.num, key),
+        "every evaluation at once": lambda: every(y, args, table, times),
+        "one evaluation": lambda: one(y, args, first, 0.0),
+        "discrete step": lambda: discrete(train),
+    }
+    seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
+    ms = {n: 1e3 * v for n, v in seconds.items()}
+    ms["presentation"] /= stream.num
+    evaluation_flops = flops(one, y, args, first, 0.0)
+    step_flops = flops(discrete, train)
+    return {
+        "time_points": points,
+        "evaluation_flops": evaluation_flops,
+        "discrete_step_flops": step_flops,
+        "presentation_flops_in_steps": points * evaluation_flops / step_flops,
+        "ms": ms,
+        "in_steps": {n: v / ms["discrete step"] for n, v in ms.items()},
+        "gflops_per_s": {
+            "every evaluation at once": points
+            * evaluation_flops
+            / ms["every evaluation at once"]
+            / 1e6,
+            "one evaluation": evaluation_flops / ms["one evaluation"] / 1e6,
+            "discrete step": step_flops / ms["discrete step"] / 1e6,
+        },  # fmt: skip
+    }
+
+
+def reproducibility(config: EngineBenchConfig, data) -> dict:
+    """(e): per precision, the relative error of Δw of each of the main job's first presentations
+    (each from the float64 reference's own state) at Heun dt0/s, s in REPRODUCE_STEPS, against
+    Heun at dt0/REPRODUCE_REFERENCE in the same precision."""
+    stream32 = _stream(data, config, config.accuracy_presentations)
+    key = jax.random.key(config.seed + 3)
+    out = {}
+    for precision in PRECISIONS:
+        with jax.enable_x64(precision == "float64"):
+            dtype = jnp.dtype(precision)
+            stream = dataclasses.replace(stream32, x=stream32.x.astype(dtype))
+            model = jax.tree.map(
+                lambda a, dtype=dtype: a.astype(dtype) if eqx.is_inexact_array(a) else a,
+                _model(data, config),
+            )
+
+            def simulator(s):
+                return dataclasses.replace(
+                    main_job_simulator(config, diffrax.Heun()), dt0=config.dt0 / s,
+                    max_steps=2 * s * round(config.duration / config.dt0),
+                )  # fmt: skip
+
+            reference, state = ct.prepare(simulator(REPRODUCE_REFERENCE), model, stream, key=key)
+            bounds = {s: ct.prepare(simulator(s), model, stream, key=key)[0]
+                      for s in REPRODUCE_STEPS}  # fmt: skip
+            errors = {s: [] for s in REPRODUCE_STEPS}
+            for k in range(stream.num):
+                want, _ = ct.run_presentations(reference, state, stream, k, 1, key)
+                for s, bound in bounds.items():
+                    got, _ = ct.run_presentations(bound, state, stream, k, 1, key)
+                    errors[s].append(_relative(got.delta, want.delta))
+                state = dataclasses.replace(want, delta=jax.tree.map(jnp.zeros_like, want.delta))
+            out[precision] = {str(s): e for s, e in errors.items()}
+        print(f"  {precision}: " + ", ".join(f"dt0/{s} {max(e):.2e}" for s, e in errors.items()),
+              flush=True)  # fmt: skip
+        jax.clear_caches()
+    return out
+
+
 def markdown(summary: dict) -> str:
     lines = ["# Integration paths of a presentation, side by side", ""]
     for part, stamp in sorted(summary["provenance_by_part"].items()):
@@ -396,7 +511,9 @@ def markdown(summary: dict) -> str:
             "same network with softplus in place of ReLU (and no ReLU mask): where the two columns "
             "differ, the ReLU kinks (ẏ and ṙ jump when a unit switches) limit the error, not the "
             "method. Noise-driven cases run both paths on the same Brownian path (Diffrax's "
-            "VirtualBrownianTree from the same key); `nan` marks a case whose Δw is not finite.",
+            "VirtualBrownianTree from the same key); the default path itself draws one increment "
+            "per step, and that its Δw has the reference's mean and spread over keys is held by "
+            "`tests/test_dynamics_noise_path.py`. `nan` marks a case whose Δw is not finite.",
             "",
             ""
             if summary.get("complete", True)
@@ -446,10 +563,63 @@ def markdown(summary: dict) -> str:
             )  # fmt: skip
             + ").",
         ]
+    if summary.get("floor"):
+        f = summary["floor"]
+        lines += [
+            "",
+            "## The floor of the cost on this machine (main job, default path)",
+            "",
+            f"One evaluation of the vector field: {f['evaluation_flops'] / 1e6:.2f} MFLOP; one "
+            f"discrete FG-A step: {f['discrete_step_flops'] / 1e6:.2f} MFLOP (XLA's count). A "
+            f"presentation evaluates the field at {f['time_points']} time points: the arithmetic "
+            f"of {f['presentation_flops_in_steps']:.1f} discrete steps.",
+            "",
+            "| call | ms | discrete steps (per call) | GFLOP/s |",
+            "|---|---:|---:|---:|",
+        ]
+        for name, ms in f["ms"].items():
+            rate = f["gflops_per_s"].get(name)
+            lines.append(
+                f"| {name} | {ms:.3f} | {f['in_steps'][name]:.1f} | "
+                + ("" if rate is None else f"{rate:.1f}")
+                + " |"
+            )
+        least = f["in_steps"]["every evaluation at once"]
+        lines += [
+            "",
+            f"Every evaluation of a presentation in one batched call, none waiting for another "
+            f"(the least a method that evaluates the rates at each of these time points can cost "
+            f"here), costs {least:.1f} discrete steps per call; the target of {COST_TARGET:g} is "
+            + ("above" if least <= COST_TARGET else "below")
+            + " this floor, and the default path costs "
+            f"{f['in_steps']['presentation'] / least:.2f}× it.",
+        ]
+    if summary.get("reproducibility"):
+        lines += [
+            "",
+            "## Reproducibility of the ReLU reference (main job, Heun, against dt0/"
+            f"{REPRODUCE_REFERENCE} in the same precision)",
+            "",
+            "| precision | " + " | ".join(f"dt0/{s}" for s in REPRODUCE_STEPS) + " |",
+            "|---|" + "---:|" * len(REPRODUCE_STEPS),
+        ]
+        for precision, errors in summary["reproducibility"].items():
+            lines.append(
+                f"| {precision} | "
+                + " | ".join(", ".join(f"{e:.1e}" for e in errors[str(s)]) for s in REPRODUCE_STEPS)
+                + " |"
+            )
+        lines += [
+            "",
+            "Each cell lists the error of every presentation. Where float64 errors shrink with the "
+            "step and float32 errors do not, the ReLU system's outcome depends on rounding (a unit "
+            "held at its threshold by learning, released one way or the other), and no reference "
+            "in float32 fixes Δw to better than its float32 column.",
+        ]
     return "\n".join(lines) + "\n"
 
 
-PARTS = ("a", "b", "c")
+PARTS = ("a", "b", "c", "d", "e")
 
 
 def _stamp() -> dict:
@@ -476,12 +646,14 @@ def _previous(out: Path, parts: tuple[str, ...]) -> dict:
 
 
 def _has_part(summary: dict, part: str) -> bool:
-    return {"a": "cost", "b": "accuracy", "c": "convergence"}[part] in summary
+    names = {"a": "cost", "b": "accuracy", "c": "convergence", "d": "floor", "e": "reproducibility"}
+    return names[part] in summary
 
 
 def main(config: EngineBenchConfig, parts: tuple[str, ...] = PARTS) -> dict:
-    """Runs ``parts`` of the benchmark (a: cost, b: accuracy, c: convergence) and writes the
-    summary to ``config.out``, keeping the other parts of a summary already there."""
+    """Runs ``parts`` of the benchmark (a: cost, b: accuracy, c: convergence, d: floor, e: ReLU
+    reproducibility) and writes the summary to ``config.out``, keeping the other parts of a
+    summary already there."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not parts:
         raise ValueError(f"--parts {','.join(parts)!r}: valid: a non-empty subset of {PARTS}")
@@ -518,6 +690,17 @@ def main(config: EngineBenchConfig, parts: tuple[str, ...] = PARTS) -> dict:
         print("(c) convergence in the time step", flush=True)
         summary["provenance_by_part"]["c"] = _stamp()
         summary["convergence"] = convergence(config, data)
+        write()
+    if "d" in parts:
+        print("(d) the floor of the cost", flush=True)
+        stamp = _stamp()
+        summary["floor"] = floor(config, data)
+        summary["provenance_by_part"]["d"] = {**stamp, "load_after": list(os.getloadavg())}
+        write()
+    if "e" in parts:
+        print("(e) reproducibility of the ReLU reference", flush=True)
+        summary["provenance_by_part"]["e"] = _stamp()
+        summary["reproducibility"] = reproducibility(config, data)
         write()
     print(markdown(summary))
     return summary

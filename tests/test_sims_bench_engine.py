@@ -1,11 +1,11 @@
 """sims.bench_engine's convergence study (c): Heun (the default path) is second order in the time
-step where the network is smooth (slow tier: a dozen compiled solves), and the table renders what
-was measured."""
+step where the network is smooth (slow tier: a dozen compiled solves); the floor (d) counts at
+least the network's matrix products; the tables render what was measured."""
 
 import pytest
 
 from ctlearn.data import load_dataset
-from sims.bench_engine import EngineBenchConfig, convergence, main, markdown
+from sims.bench_engine import EngineBenchConfig, convergence, floor, main, markdown
 
 
 @pytest.mark.slow
@@ -66,3 +66,48 @@ def test_a_run_of_some_parts_keeps_the_others_and_refuses_a_damaged_summary(tmp_
         main(config, parts=("a",))
     with pytest.raises(ValueError, match=r"--parts 'x': valid"):
         main(config, parts=("x",))
+
+
+def test_floor_counts_at_least_the_forward_and_tangent_matmuls():
+    # A small network, one presentation, one timing round: the FLOP counts are XLA's, and one
+    # evaluation must hold at least the forward and tangent matrix products (2 FLOPs per
+    # multiply-add, batch × Σ fan-in·fan-out each), a discrete step at least as many.
+    config = EngineBenchConfig(widths=(16,), presentations=1, number=1, repeats=1)
+    data = load_dataset("mnist1d")
+    measured = floor(config, data)
+    products = config.batch_size * (data.input_shape[0] * 16 + 16 * data.num_classes)
+    assert measured["evaluation_flops"] >= 2 * 2 * products
+    assert measured["discrete_step_flops"] >= 2 * 2 * products
+    assert measured["time_points"] == round(config.duration / config.dt0)
+    assert measured["presentation_flops_in_steps"] == pytest.approx(
+        measured["time_points"] * measured["evaluation_flops"] / measured["discrete_step_flops"]
+    )
+    assert measured["in_steps"]["discrete step"] == pytest.approx(1.0)
+
+
+def test_floor_and_reproducibility_tables_render_what_was_measured():
+    # Synthetic numbers (not measured).
+    summary = {
+        "provenance_by_part": {},
+        "floor": {
+            "time_points": 200, "evaluation_flops": 8e5, "discrete_step_flops": 2e6,
+            "presentation_flops_in_steps": 80.0,
+            "ms": {"presentation": 9.0, "every evaluation at once": 6.0, "one evaluation": 0.4,
+                   "discrete step": 0.5},
+            "in_steps": {"presentation": 18.0, "every evaluation at once": 12.0,
+                         "one evaluation": 0.8, "discrete step": 1.0},
+            "gflops_per_s": {"every evaluation at once": 26.7, "one evaluation": 2.0,
+                             "discrete step": 4.0},
+        },
+        "reproducibility": {
+            "float32": {"8": [1e-2, 2e-3], "16": [1e-2, 1e-3], "32": [2e-3, 5e-4],
+                        "64": [2e-3, 1e-4]},
+            "float64": {"8": [2e-3, 2e-3], "16": [1e-3, 1e-3], "32": [5e-4, 5e-4],
+                        "64": [2e-4, 1e-4]},
+        },
+    }  # fmt: skip
+    text = markdown(summary)
+    assert "| every evaluation at once | 6.000 | 12.0 | 26.7 |" in text
+    assert "costs 12.0 discrete steps per call; the target of 10 is below this floor" in text
+    assert "the default path costs 1.50× it" in text
+    assert "| float32 | 1.0e-02, 2.0e-03 | 1.0e-02, 1.0e-03 | 2.0e-03, 5.0e-04 |" in text
