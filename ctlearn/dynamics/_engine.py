@@ -47,7 +47,10 @@ class Plan(eqx.Module):
     vmapped ensemble's fixed-step presentations are solved (``"fused"``: one solve carrying the
     member axis in its state; ``"vmap"``: every member's solve vmapped, the reference);
     ``brownian``: the Brownian path that drives noise (``None``: one increment per step at a
-    fixed step, a ``VirtualBrownianTree`` otherwise; ``"increments"`` or ``"tree"``)."""
+    fixed step, a ``VirtualBrownianTree`` otherwise; ``"increments"`` or ``"tree"``);
+    ``weights``: where only the learned change moves the stored weights, whether a solve
+    rebuilds them from it where they are read (``"rebuilt"``) or steps them beside it
+    (``"stepped"``, the reference)."""
 
     solver: Any
     controller: Any
@@ -58,6 +61,7 @@ class Plan(eqx.Module):
     tabulate: bool = eqx.field(static=True, default=False)
     members: str = eqx.field(static=True, default="fused")
     brownian: str | None = eqx.field(static=True, default=None)
+    weights: str = eqx.field(static=True, default="rebuilt")
 
 
 def waveform_obstacle(simulator: Simulator) -> str | None:
