@@ -611,10 +611,12 @@ def markdown(summary: dict) -> str:
             )
         lines += [
             "",
-            "Each cell lists the error of every presentation. Where float64 errors shrink with the "
-            "step and float32 errors do not, the ReLU system's outcome depends on rounding (a unit "
-            "held at its threshold by learning, released one way or the other), and no reference "
-            "in float32 fixes Δw to better than its float32 column.",
+            "Each cell lists the error of every presentation. With the ReLU mask the vector field "
+            "is discontinuous, and where learning holds a unit at its threshold the state slides "
+            "along it; which way the unit leaves depends on perturbations far smaller than a "
+            "step's own error (rounding among them). Where an error stops shrinking as the step "
+            "does, that sensitivity, not the step, sets it: no reference in that precision fixes "
+            "the presentation's Δw more closely.",
         ]
     return "\n".join(lines) + "\n"
 
