@@ -8,7 +8,9 @@ Diffrax's ``UnsafeBrownianPath`` (one normal increment per step, drawn from the 
 step's times: the same law as the tree's increments without its bisection), otherwise (adaptive
 steps) a ``VirtualBrownianTree``. Under ``vmap`` (ensembles) a fixed-step presentation is solved
 once for all members, the member axis carried in the state (``MemberTerm``), instead of a
-vmapped solve.
+vmapped solve. Where nothing but the learned change moves the stored weights, the solver steps
+only that change (``without_weights``): the weights are rebuilt from it where they are read, in
+the vector field and in every save.
 """
 
 from __future__ import annotations
@@ -27,7 +29,15 @@ from ._bound import BoundSimulator
 from ._engine import Plan
 from ._members import MemberTerm, member_axes
 from ._simulator import Simulator
-from ._state import PresentationArgs, SimState, joined_perturbation, tuple_or_none
+from ._state import (
+    PresentationArgs,
+    SimState,
+    joined_perturbation,
+    learns_in_place,
+    tuple_or_none,
+    with_weights,
+    without_weights,
+)
 from ._term import CircuitTerm
 
 BROWNIAN_PATHS = ("increments", "tree")
@@ -38,6 +48,12 @@ at a fixed step only) and ``"tree"`` (``diffrax.VirtualBrownianTree``: any steps
 MEMBER_SOLVES = ("fused", "vmap")
 """``Plan.members``: an ensemble's fixed-step presentations solved once for all members
 (``"fused"``) or each member's solve vmapped (``"vmap"``)."""
+
+
+WEIGHT_STATES = ("rebuilt", "stepped")
+"""``Plan.weights``: where only the learned change moves the stored weights, a solve steps that
+change alone and rebuilds the weights from it where they are read (``"rebuilt"``,
+``without_weights``), or steps the weights beside it (``"stepped"``)."""
 
 
 def fixed_step(plan: Plan) -> bool:
@@ -155,7 +171,7 @@ def presentation_terms(
         args = tabulated(bound, args, duration)
         terms = CircuitTerm(bound)
     else:
-        terms = diffrax.ODETerm(bound.vector_field)
+        terms = diffrax.ODETerm(CircuitTerm(bound).vf)
     noise = diffusion_term(bound, state, args, key, duration, brownian)
     if noise is not None:
         terms = diffrax.MultiTerm(terms, noise)
@@ -221,12 +237,20 @@ def solve_presentation(
             f"Plan.members={bound.plan.members!r} is not a way to solve an ensemble's members; "
             f"valid: {', '.join(MEMBER_SOLVES)}"
         )
+    if bound.plan.weights not in WEIGHT_STATES:
+        raise ValueError(
+            f"Plan.weights={bound.plan.weights!r} is not a way to hold the stored weights in a "
+            f"solve; valid: {', '.join(WEIGHT_STATES)}"
+        )
     fusable = (
         bound.plan.members == "fused"
         and fixed_step(bound.plan)
         and saveat == diffrax.SaveAt(t1=True)
         and not progress
     )
+    if bound.plan.weights == "rebuilt":
+        state, args = without_weights(bound.simulator, state, args)
+    saveat = whole_saves(bound.simulator, saveat)
     dynamic, static = eqx.partition((bound, state, args, key), eqx.is_array)
     solution_static = []
 
@@ -247,7 +271,7 @@ def solve_presentation(
         if not fusable:
             arrays = jax.vmap(alone, in_axes=(axes,))(dynamic)
             return arrays, jax.tree.map(lambda _: True, arrays)
-        sol = _solve_members(static, dynamic, batched, size, duration, brownian)
+        sol = _solve_members(static, dynamic, batched, size, duration, brownian, saveat)
         arrays, rest = eqx.partition(sol, eqx.is_array)
         solution_static.append(rest)
         return arrays, jax.tree.map(lambda _: True, arrays)
@@ -256,10 +280,26 @@ def solve_presentation(
     return eqx.combine(arrays, solution_static[-1])
 
 
-def _solve_members(static, dynamic, batched, size: int, duration: float, brownian):
+def whole_saves(simulator: Simulator, saveat: diffrax.SaveAt) -> diffrax.SaveAt:
+    """``saveat`` whose every save (``SubSaveAt.fn``) sees and keeps the whole state, the
+    stored weights rebuilt where the integrated state leaves them out (``without_weights``)."""
+
+    in_place = learns_in_place(simulator)
+
+    def whole(sub: diffrax.SubSaveAt) -> diffrax.SubSaveAt:
+        fn = sub.fn
+        return dataclasses.replace(
+            sub, fn=lambda t, y, args: fn(t, with_weights(y, args, in_place), args)
+        )
+
+    is_sub = lambda v: isinstance(v, diffrax.SubSaveAt)  # noqa: E731
+    return dataclasses.replace(saveat, subs=jax.tree.map(whole, saveat.subs, is_leaf=is_sub))
+
+
+def _solve_members(static, dynamic, batched, size: int, duration: float, brownian, saveat):
     """The fixed-step presentation of ``size`` members (``dynamic``'s leaves carry the member
-    axis first where ``batched`` says so) as one solve; every leaf of the solution gets the
-    member axis first."""
+    axis first where ``batched`` says so) as one solve saved by ``saveat`` (at its end); every
+    leaf of the solution gets the member axis first."""
     bound_batched, state_batched, args_batched, key_batched = batched
     bound_axes, state_axes, args_axes, key_axes = jax.tree.map(lambda b: 0 if b else None, batched)
     bound_dynamic, state, args_dynamic, key = dynamic
@@ -298,7 +338,7 @@ def _solve_members(static, dynamic, batched, size: int, duration: float, brownia
     fused = MemberTerm(terms, size, *member_axes(args, args_batched))
     first = jax.tree.map(lambda a, b: a[0] if b else a, bound_dynamic, bound_batched)
     plan = eqx.combine(first, bound_static).plan
-    sol = _diffeqsolve(plan, fused, state, args, duration, diffrax.SaveAt(t1=True), False)
+    sol = _diffeqsolve(plan, fused, state, args, duration, saveat, False)
     # ys: [times, members, ...] -> [members, times, ...]; the rest is shared by all members.
     ys = jax.tree.map(lambda a: jnp.moveaxis(a, 1, 0), sol.ys)
     rest = jax.tree.map(

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
@@ -19,7 +20,9 @@ class SimState(eqx.Module):
     neurons), the perturbation process's state, the rule's state and ``delta``, the weight change
     accumulated since the start (integrated on its own, so small changes keep their precision;
     within a solve it holds the current presentation's change only), and the non-idealities'
-    states (one entry per ``Simulator.hardware`` component; ``None`` where it has none)."""
+    states (one entry per ``Simulator.hardware`` component; ``None`` where it has none). Within
+    a solve ``params`` is ``None`` where the stored weights follow from ``delta`` (see
+    ``without_weights``)."""
 
     params: Any
     neurons: Any
@@ -36,7 +39,9 @@ class PresentationArgs(eqx.Module):
     whole state for closed-form processes, which only read it; keys and counters otherwise) and
     the non-idealities' fixed states ``hardware`` (drawn device parameters; ``None`` for the
     evolving ones, whose states are in ``SimState``); ``table``: the perturbation's ``(p, ṗ)``
-    at every step time ``n·dt0`` where the plan tabulates it (``None`` otherwise)."""
+    at every step time ``n·dt0`` where the plan tabulates it (``None`` otherwise); ``start``:
+    the stored weights at the presentation's start where the integrated state leaves them out
+    (see ``without_weights``; ``None`` otherwise)."""
 
     previous: Array
     x: Array
@@ -44,6 +49,7 @@ class PresentationArgs(eqx.Module):
     perturbation: Any
     hardware: tuple
     table: Any = None
+    start: Any = None
 
 
 def split_state(
@@ -87,3 +93,47 @@ def tuple_or_none(items) -> tuple | None:
     """``items`` as a tuple, ``None`` when there are none (``SimState.hardware``'s convention)."""
     items = tuple(items)
     return items if items else None
+
+
+def weights_move_alone(simulator: Simulator, params) -> bool:
+    """Whether a non-ideality of ``simulator`` moves the stored weights ``params`` on their own
+    (``weight_drift``, ``weight_diffusion``): only then must a presentation integrate them
+    beside ``delta``, the learned change (asked of the kinds, whatever their strength)."""
+    return any(
+        jax.eval_shape(lambda p, h=h: (h.weight_drift(p), h.weight_diffusion(p)), params)
+        != (None, None)
+        for h in simulator.hardware
+    )
+
+
+def learns_in_place(simulator: Simulator) -> bool:
+    """Whether the stored weights follow the learned change within a presentation: not when
+    they are frozen, nor on devices written only at a presentation's end (``writes``)."""
+    return not simulator.freeze and not any(h.writes for h in simulator.hardware)
+
+
+def without_weights(
+    simulator: Simulator, state: SimState, args: PresentationArgs
+) -> tuple[SimState, PresentationArgs]:
+    """A split presentation's ``state`` without the stored weights and its ``args`` holding
+    them as ``start``, where nothing moves them but the learned change: they are then
+    ``start + delta`` (or ``start``, see ``learns_in_place``) at every instant, and the solver
+    steps one weight-sized array instead of two. Unchanged otherwise."""
+    if state.params is None or weights_move_alone(simulator, state.params):
+        return state, args
+    args = dataclasses.replace(args, start=state.params)
+    return dataclasses.replace(state, params=None), args
+
+
+def with_weights(state: SimState, args: PresentationArgs, in_place: bool) -> SimState:
+    """``state`` whole again: the stored weights rebuilt from ``args.start`` where
+    ``without_weights`` left them out, ``start + delta`` or, unless ``in_place`` (see
+    ``learns_in_place``), ``start`` (leaves of ``delta`` may carry leading axes, e.g. the
+    members, that ``start`` lacks)."""
+    if state.params is not None or args.start is None:
+        return state
+    if in_place:
+        params = jax.tree.map(jnp.add, args.start, state.delta)
+    else:
+        params = jax.tree.map(lambda w, d: jnp.broadcast_to(w, d.shape), args.start, state.delta)
+    return dataclasses.replace(state, params=params)
