@@ -17,14 +17,18 @@ perturbations) and over the rule's η (shared weights at the start and shared pe
 paths), for each network of ``ensemble_widths`` with its batch of ``ensemble_batches``. Old and
 new side by side in one run: ``vmap`` (every member's solve vmapped, ``Plan.members="vmap"``)
 and ``fused`` (one solve carrying the member axis, the default), with the largest difference
-between their results. Targets on CPU (``ensemble_targets``): ≤ 8 × one member for 40-32-10,
-≤ 32 × for 40-256-256-10. Beside them, timed in the same rounds, the floor: a presentation's
+between their results; and the stored weights within a solve rebuilt from the learned change
+(the default) against stepped beside it (``Plan.weights="stepped"``, the state before), one
+member and the fused ensemble each way. Targets on CPU (``ensemble_targets``): ≤ 8 × one member
+for 40-32-10, ≤ 32 × for 40-256-256-10. Beside them, timed in the same rounds, the floor: a
+presentation's
 vector-field evaluations for one member and for all members at once (vmapped as the fused solve
 does), and its network work (the rule's discrete forward + JVP + weight rates) for one batch,
 for all members' batches through one network (the fastest layout of the same FLOPs) and with
-every member's own weights. The floor ratio, the folded network work over one member's whole
-presentation, is the least any layout of the members can reach here: above the target, the
-target cannot be met on this machine ("target feasible here").
+every member's own weights, and the perturbation's table of a presentation for one member and
+for all (made once per presentation; not in the floor). The floor ratio, the folded network
+work over one member's whole presentation, is the least any layout of the members can reach
+here: above the target, the target cannot be met on this machine ("target feasible here").
 
 ``--parts`` chooses which of (a), (b), (c) to run. Writes ``summary.json`` (with the command,
 commit, machine and the load average around the run) and ``summary.md`` to ``--out``.
@@ -337,6 +341,7 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
     ]
     fused, state = prepared[0]
     old = dataclasses.replace(fused, plan=dataclasses.replace(fused.plan, members="vmap"))
+    stepped = dataclasses.replace(fused, plan=dataclasses.replace(fused.plan, weights="stepped"))
     states = jax.tree.map(lambda *a: jnp.stack(a), *[s for _, s in prepared])
     etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.eta
 
@@ -351,13 +356,17 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
     solver = type(fused.plan.solver).__name__
     steps = int(jnp.sum(run(fused, eta, state, keys[0])[1][2]))
     evaluations = steps * EVALUATIONS[solver]
-    calls = {"one": lambda: one(fused, eta, state, keys[0])}
-    for name, bound in (("fused", fused), ("vmap", old)):
+    calls = {
+        "one": lambda: one(fused, eta, state, keys[0]),
+        "one stepped": lambda: one(stepped, eta, state, keys[0]),
+    }
+    for name, bound in (("fused", fused), ("vmap", old), ("stepped", stepped)):
         calls[f"seeds {name}"] = lambda b=bound: seeds(b, eta, states, keys)
         calls[f"η {name}"] = lambda b=bound: sweep(b, etas, state, keys[0])
     differences = {
-        over: _largest_difference(calls[f"{over} fused"](), calls[f"{over} vmap"]())
+        (over, other): _largest_difference(calls[f"{over} fused"](), calls[f"{over} {other}"]())
         for over in ("seeds", "η")
+        for other in ("vmap", "stepped")
     }
     calls |= _floors(config, fused, state, states, etas, stream, evaluations)
     seconds = time_side_by_side(calls, number=1, repeats=config.repeats)
@@ -375,7 +384,12 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
             "tabulated": fused.plan.tabulate,
             "evaluations": evaluations,
             "one_ms": 1e3 * one_s,
-            "largest_difference": differences[over],
+            "largest_difference": differences[over, "vmap"],
+            "one_stepped_ms": 1e3 * seconds["one stepped"],
+            "stepped_ms": 1e3 * seconds[f"{over} stepped"],
+            "stepped_ratio": seconds[f"{over} stepped"] / seconds["one stepped"],
+            "rebuilt_speedup": seconds[f"{over} stepped"] / seconds[f"{over} fused"],
+            "rebuilt_difference": differences[over, "stepped"],
             "field_one_ms": 1e3 * seconds["field one"],
             "field_members_ms": 1e3 * seconds[f"field {over}"],
             "field_ratio": seconds[f"field {over}"] / seconds["field one"],
@@ -385,6 +399,8 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
             "network_ratio": seconds["network wide"] / seconds["network one"],
             "network_members_ms": 1e3 * seconds["network members"],
             "layout_ratio": seconds["network members"] / seconds["network wide"],
+            "table_one_ms": 1e3 * seconds["table one"],
+            "table_members_ms": 1e3 * seconds["table seeds" if over == "seeds" else "table one"],
             "floor_ratio": network_floor,
             "feasible": network_floor <= target,
         }
@@ -413,7 +429,10 @@ def _floors(config: BenchConfig, bound, state, states, etas, stream, evaluations
       the ensemble's ratio on this machine;
     - ``network members``: the same network work with every member's own weights (the members
       over seeds), vmapped as the fused solve vmaps it: what the member layout costs beyond
-      the folded one."""
+      the folded one;
+    - ``table one``, ``table seeds``: the perturbation's table of a presentation (its ``(p, ṗ)``
+      at every step time, as the default integration makes it once per presentation) of one
+      member and of every member over seeds (members over η share one)."""
     sim, dt = bound.simulator, bound.plan.dt0
     ts = dt * jnp.arange(evaluations, dtype=jnp.float32)
 
@@ -454,7 +473,16 @@ def _floors(config: BenchConfig, bound, state, states, etas, stream, evaluations
         eqx.filter_vmap(network, in_axes=(eqx.if_array(0), None, None))
     )
     models = eqx.filter_vmap(bound.model)(states)
+
+    def table(state):
+        args = ct.split_state(sim, state, stream, 1)[1]
+        return sim.perturbation.grid(args.perturbation, 0.0, dt, evaluations + 1, (0.0,))
+
+    table_one = eqx.filter_jit(table)
+    table_seeds = eqx.filter_jit(eqx.filter_vmap(table))
     return {
+        "table one": lambda: table_one(state),
+        "table seeds": lambda: table_seeds(states),
         "field one": lambda: field_one(eta, state),
         "field seeds": lambda: field_seeds(eta, states),
         "field η": lambda: field_etas(etas, state),
@@ -576,6 +604,27 @@ def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
         )
     lines += [
         "",
+        "The stored weights within a solve, timed in the same rounds: rebuilt from the learned "
+        "change Δw where they are read (new, the default: the solver steps Δw alone) against "
+        "stepped beside Δw (the state before: two weight-sized arrays stepped), for one member "
+        "and for the fused ensemble. Ratio: the fused ensemble / one member, each with its own "
+        "weights state; difference: the largest absolute difference between their results:",
+        "",
+        "| network | members differ in | one, stepped (ms) | one, rebuilt (ms) | "
+        "fused, stepped (ms) | stepped ratio | fused, rebuilt (ms) | rebuilt ratio | "
+        "rebuilt / stepped speed | difference |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        over = "seed" if r["over"] == "seeds" else "η"
+        lines.append(
+            f"| {r['network']} | {over} | {r['one_stepped_ms']:.1f} | {r['one_ms']:.1f} | "
+            f"{r['stepped_ms']:.1f} | {r['stepped_ratio']:.1f} | {r['fused_ms']:.1f} | "
+            f"{r['fused_ratio']:.1f} | {r['rebuilt_speedup']:.2f} | "
+            f"{r['rebuilt_difference']:.1e} |"
+        )
+    lines += [
+        "",
         f"The floor: what no layout of the members can beat on this machine, timed in the same "
         f"rounds. A presentation's evaluations (solver steps × evaluations per step, the first "
         f"step's extra evaluation not counted) in one compiled loop, each feeding the next state: "
@@ -585,15 +634,16 @@ def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
         f"{config.ensemble} batches through one network (every member's FLOPs in the fastest "
         "layout, one matrix product per layer) and, beside it, with every member's own weights "
         "(vmapped over the members as the fused solve does; own / folded: what that layout "
-        "costs). Ratios: time / the same for one member; "
+        "costs), and the perturbation's table of one presentation for one member and for all "
+        "(members over η share one). Ratios: time / the same for one member; "
         "floor: the network work of all members / one member's whole presentation (the least "
         "the ensemble's ratio can be here; above the target, no layout meets it):",
         "",
         "| network | members differ in | evaluations | field one (ms) | field all (ms) | "
         "field ratio | field all / one presentation | network one (ms) | network all (ms) | "
-        "network ratio | network, own weights (ms) | own / folded | floor ratio | measured ratio | "
-        "target | target feasible here |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "network ratio | network, own weights (ms) | own / folded | table one (ms) | "
+        "table all (ms) | floor ratio | measured ratio | target | target feasible here |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         over = "seed" if r["over"] == "seeds" else "η"
@@ -602,7 +652,8 @@ def _markdown_ensembles(rows: list[dict], config: BenchConfig) -> list[str]:
             f"{r['field_members_ms']:.1f} | {r['field_ratio']:.1f} | {r['field_floor']:.1f} | "
             f"{r['network_one_ms']:.1f} | {r['network_wide_ms']:.1f} | "
             f"{r['network_ratio']:.1f} | {r['network_members_ms']:.1f} | "
-            f"{r['layout_ratio']:.2f} | {r['floor_ratio']:.1f} | {r['fused_ratio']:.1f} | "
+            f"{r['layout_ratio']:.2f} | {r['table_one_ms']:.1f} | {r['table_members_ms']:.1f} | "
+            f"{r['floor_ratio']:.1f} | {r['fused_ratio']:.1f} | "
             f"≤ {r['target']:g} | {'yes' if r['feasible'] else '**no**'} |"
         )
     return lines

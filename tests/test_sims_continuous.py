@@ -120,11 +120,13 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
         assert ensemble["solver"] == "HeunPEC" and ensemble["evaluations"] >= 10
         assert ensemble["field_ratio"] > 0 and ensemble["network_ratio"] > 0
         assert ensemble["layout_ratio"] > 0
+        assert ensemble["stepped_ratio"] > 0 and ensemble["rebuilt_difference"] < 1e-5
         assert ensemble["feasible"] == (ensemble["floor_ratio"] <= ensemble["target"])
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["solvers"] == result["solvers"] and saved["provenance"]["command"]
     summary = (tmp_path / "summary.md").read_text()
     assert "| Heun | fixed | relu |" in summary and "| target feasible here |" in summary
+    assert "| rebuilt / stepped speed |" in summary
 
 
 @pytest.mark.parametrize(
