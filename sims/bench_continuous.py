@@ -19,7 +19,8 @@ new side by side in one run: ``vmap`` (every member's solve vmapped, ``Plan.memb
 and ``fused`` (one solve carrying the member axis, the default), with the largest difference
 between their results; and the stored weights within a solve rebuilt from the learned change
 (the default) against stepped beside it (``Plan.weights="stepped"``, the state before), one
-member and the fused ensemble each way. Targets on CPU (``ensemble_targets``): ≤ 8 × one member
+member and the fused ensemble each way, and one member alone each way on the network, batch
+and presentations of (a) and (b). Targets on CPU (``ensemble_targets``): ≤ 8 × one member
 for 40-32-10, ≤ 32 × for 40-256-256-10. Beside them, timed in the same rounds, the floor: a
 presentation's
 vector-field evaluations for one member and for all members at once (vmapped as the fused solve
@@ -183,6 +184,7 @@ def main(config: BenchConfig) -> dict:
             )
             for row in _ensemble(config, data, widths, batch, target, key)
         ]
+        result["lone_weights"] = _lone_weights(config, data, key)
     result["load"]["after"] = os.getloadavg()
     result["provenance"] = provenance()
     table = _markdown(result, config)
@@ -414,6 +416,36 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
     return rows
 
 
+def _lone_weights(config: BenchConfig, data, key) -> dict:
+    """One member alone on the network and batch of (a) and (b), ``presentations``
+    presentations of ``duration`` in one compiled call, with the stored weights rebuilt from
+    the learned change (the default) and stepped beside it (``Plan.weights="stepped"``), side
+    by side, with the largest difference between their results."""
+    sim = dataclasses.replace(config.simulator(), solver=None)
+    stream = _stream(data, config.batch_size, config.presentations, config.duration)
+    model = mlp((40,), 10, config.widths, local_heads=False, key=key)
+    rebuilt, state = ct.prepare(sim, model, stream, key=key)
+    stepped = dataclasses.replace(
+        rebuilt, plan=dataclasses.replace(rebuilt.plan, weights="stepped")
+    )
+    run = eqx.filter_jit(
+        lambda bound: ct.run_presentations(bound, state, stream, 1, config.presentations, key)[0]
+    )
+    calls = {"rebuilt": lambda: run(rebuilt), "stepped": lambda: run(stepped)}
+    difference = _largest_difference(calls["rebuilt"](), calls["stepped"]())
+    seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
+    return {
+        "network": _name(config.widths),
+        "batch": config.batch_size,
+        "presentations": config.presentations,
+        "solver": type(rebuilt.plan.solver).__name__,
+        "rebuilt_ms": 1e3 * seconds["rebuilt"] / config.presentations,
+        "stepped_ms": 1e3 * seconds["stepped"] / config.presentations,
+        "speedup": seconds["stepped"] / seconds["rebuilt"],
+        "largest_difference": difference,
+    }
+
+
 def _floors(config: BenchConfig, bound, state, states, etas, stream, evaluations: int) -> dict:
     """Calls that each do ``evaluations`` (a presentation's) evaluations in one compiled loop,
     each feeding the next state as a solver's steps do (so none can be hoisted):
@@ -527,7 +559,25 @@ def _markdown(result: dict, config: BenchConfig) -> str:
         lines += _markdown_solvers(result["solvers"], config)
     if "ensembles" in result:
         lines += _markdown_ensembles(result["ensembles"], config)
+    if "lone_weights" in result:
+        lines += _markdown_lone_weights(result["lone_weights"], config)
     return "\n".join(lines)
+
+
+def _markdown_lone_weights(r: dict, config: BenchConfig) -> list[str]:
+    return [
+        "",
+        f"One member alone, the stored weights rebuilt (new, the default) against stepped, "
+        f"MLP {r['network']}, batch {r['batch']}, {r['presentations']} presentations of T = "
+        f"{config.duration:g} in one compiled call, the default integration ({r['solver']}); "
+        "difference: the largest absolute difference between their results:",
+        "",
+        "| network | batch | stepped (ms / presentation) | rebuilt (ms / presentation) | "
+        "rebuilt / stepped speed | difference |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| {r['network']} | {r['batch']} | {r['stepped_ms']:.2f} | {r['rebuilt_ms']:.2f} | "
+        f"{r['speedup']:.2f} | {r['largest_difference']:.1e} |",
+    ]
 
 
 def _load(values) -> str:

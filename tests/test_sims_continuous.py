@@ -127,6 +127,9 @@ def test_bench_continuous_reports_the_three_measurements(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     assert "| Heun | fixed | relu |" in summary and "| target feasible here |" in summary
     assert "| rebuilt / stepped speed |" in summary
+    lone = result["lone_weights"]
+    assert lone["speedup"] > 0 and lone["largest_difference"] < 1e-5
+    assert "| stepped (ms / presentation) |" in summary
 
 
 @pytest.mark.parametrize(
