@@ -5,7 +5,8 @@
 The continuous mode presents each minibatch of ``batch_size`` examples (parallel copies of the
 network sharing their weights) for a duration T, with smooth transitions between presentations;
 the network learns by the FG-A rule ẇ = η·x·ṗ·ṙ from a sum-of-sinusoids perturbation of its
-pre-activations (time constant τ_p), integrated by fixed-step Heun. The discrete modes take one
+pre-activations (time constant τ_p), integrated by the library's default path (``ct.plan``; the
+summary names the solver it chose). The discrete modes take one
 SGD step per batch, in the same order, at the matched learning rate η·c·T
 (``ct.effective_learning_rate``): FG-A with one Gaussian direction per step (the discrete
 algorithm), FG-A with as many directions as one presentation averages over (T/τ_p sets that count,
@@ -61,7 +62,7 @@ class CompareConfig:
 
     ``eta``: the continuous rule's η (1/time); the discrete SGD learning rate is η·c·T with
     c = (σ/τ_p)². ``duration``: T per presentation; ``transition``: the fraction of T spent
-    blending from the previous batch; ``dt0``: Heun's fixed step; ``components``: sinusoids per
+    blending from the previous batch; ``dt0``: the fixed step; ``components``: sinusoids per
     unit. ``mask``: the ReLU trick in both modes. ``input_rate``: the rule's tangent carries the
     input's own rate ẋ (off by default: see ``summary.md``). ``matched_samples``: directions per
     step of the second discrete FG-A run (0: skip it). ``train_size``: use the first N training
@@ -192,8 +193,11 @@ def main(config: CompareConfig) -> dict:
     ts, traces = _traces(config, sim, finals[CONTINUOUS], stream, key_sim)
 
     sizes = (math.prod(data.input_shape), *config.widths, data.num_classes)
+    chosen = ct.plan(sim, stream, model)
+    table = ", perturbation read from a table made once per presentation" if chosen.tabulate else ""
     summary = {
         "config": dataclasses.asdict(config),
+        "integration": f"{type(chosen.solver).__name__} at dt0 = {chosen.dt0:g}{table}",
         "architecture": "-".join(str(n) for n in sizes),
         "presentations": int(stream.num),
         "samples": int(stream.num * stream.batch_size),
@@ -431,7 +435,7 @@ def _markdown(summary: dict, config: CompareConfig) -> str:
         "cores.",
         f"Continuous: FG-A rule, η = {config.eta:g}, Sinusoids σ = {config.sigma:g}, "
         f"τ_p = {config.tau_p:g} ({config.components} components), instantaneous neurons, "
-        f"Heun dt0 = {config.dt0:g}, T = {config.duration:g} (T/τ_p = "
+        f"{summary['integration']} (`ct.plan`), T = {config.duration:g} (T/τ_p = "
         f"{config.duration / config.tau_p:g}), transition {config.transition:g}·T, input_rate="
         f"{config.input_rate}, mask={config.mask}. Discrete: plain SGD at the matched learning "
         f"rate η·c·T = {summary['effective_lr']:.4g} (c = (σ/τ_p)² = {summary['rate_power']:.3g}).",
