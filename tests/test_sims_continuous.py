@@ -36,6 +36,8 @@ def test_continuous_vs_discrete_writes_summary_figures_and_config(tmp_path):
         # Evaluated before training, after every 2 presentations, at the end: the same samples.
         assert mode["curve"]["samples"] == [0, 20, 40]
     assert result["modes"]["continuous FG-A"]["solver_steps_per_presentation"] == 20
+    # The summary names the integration the library chose (the default: PEC mode, tabulated).
+    assert result["integration"].startswith("HeunPEC at dt0 = ")
     # The instantaneous rule is −η × discrete FG-A along the same tangent, to float32 rounding.
     assert result["agreement"]["cosine_min"] > 1 - 1e-5
     assert result["agreement"]["relative_error_max"] < 1e-4
@@ -50,6 +52,7 @@ def test_continuous_vs_discrete_writes_summary_figures_and_config(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["widths"] == [8]
     text = (tmp_path / "summary.md").read_text()
     assert "| continuous FG-A |" in text and "**Criterion**" in text
+    assert f"{result['integration']} (`ct.plan`)" in text
     for figure in ("learning_curves.png", "traces.png"):
         assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
 
