@@ -22,6 +22,7 @@ from ._state import (
     SimState,
     joined_hardware,
     joined_perturbation,
+    learns_in_place,
     split_state,
     tuple_or_none,
 )
@@ -148,10 +149,10 @@ class BoundSimulator(eqx.Module):
         if state.perturbation is not None:
             full = joined_perturbation(state.perturbation, args.perturbation)
             perturbation_dot = eqx.filter(sim.perturbation.drift(full, t), eqx.is_inexact_array)
-        if sim.freeze or any(h.writes for h in sim.hardware):
-            params_dot = jax.tree.map(jnp.zeros_like, w_dot)
-        else:
+        if learns_in_place(sim):
             params_dot = w_dot
+        else:
+            params_dot = jax.tree.map(jnp.zeros_like, w_dot)
         if not sim.freeze:
             for h in sim.hardware:
                 drift = h.weight_drift(state.params)
