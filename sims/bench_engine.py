@@ -427,7 +427,7 @@ def floor(config: EngineBenchConfig, data) -> dict:
 
 def reproducibility(config: EngineBenchConfig, data) -> dict:
     """(e): per precision, the relative error of Δw of each of the main job's first presentations
-    (each from the float64 reference's own state) at Heun dt0/s, s in REPRODUCE_STEPS, against
+    (each from that precision's reference's own state) at Heun dt0/s, s in REPRODUCE_STEPS, against
     Heun at dt0/REPRODUCE_REFERENCE in the same precision."""
     stream32 = _stream(data, config, config.accuracy_presentations)
     key = jax.random.key(config.seed + 3)

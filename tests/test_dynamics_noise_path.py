@@ -124,7 +124,8 @@ def test_the_weight_change_has_the_fine_references_statistics(noisy, source):
         keys = jax.random.split(jax.random.PRNGKey(7), KEYS)
         fast = _ends(bound, state, args, keys, None)
     assert isinstance(
-        brownian_path(bound, jnp.zeros(1), keys[0], DURATION), diffrax.UnsafeBrownianPath
+        brownian_path(bound, jax.ShapeDtypeStruct((1,), jnp.float32), keys[0], DURATION),
+        diffrax.UnsafeBrownianPath,
     )
     ref_bound, ref_state, ref_args = _setup(
         hardware, dt0=DT0 / 8, solver=diffrax.Heun(), perturbation=perturbation
