@@ -111,3 +111,21 @@ def test_floor_and_reproducibility_tables_render_what_was_measured():
     assert "costs 12.0 discrete steps per call; the target of 10 is below this floor" in text
     assert "the default path costs 1.50× it" in text
     assert "| float32 | 1.0e-02, 2.0e-03 | 1.0e-02, 1.0e-03 | 2.0e-03, 5.0e-04 |" in text
+
+
+def test_frontier_table_names_the_cheapest_method_that_meets_the_target():
+    # Synthetic errors (not measured): one row meets the target on every presentation, the
+    # issue's reference (Heun at dt0/8) does not, and the verdict must say both.
+    rows = [
+        {"method": "HeunPEC", "refinement": 1, "evaluations": 200, "errors": [3e-3, 2e-2]},
+        {"method": "HeunPEC", "refinement": 2, "evaluations": 400, "errors": [1e-3, 4e-3]},
+        {"method": "Heun", "refinement": 8, "evaluations": 3200, "errors": [2e-4, 1.2e-2]},
+    ]
+    text = markdown({"provenance_by_part": {}, "frontier": rows})
+    assert "| HeunPEC | dt0/2 | 400 | 1.00e-03, 4.00e-03 | 4.00e-03 |" in text
+    assert "the cheapest that meets it on every presentation is HeunPEC at dt0/2 (400" in text
+    assert "stands 1.20e-02 from Heun at dt0/32 on its worst presentation (outside the target)" in (
+        text
+    )
+    failing = markdown({"provenance_by_part": {}, "frontier": [rows[0], rows[2]]})
+    assert "no method here meets it on every presentation" in failing

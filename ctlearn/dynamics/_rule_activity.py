@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import equinox as eqx
 import jax
 
 from ..estimators._fg_a import activity_forward_gradient, activity_grads
@@ -43,10 +44,15 @@ class _ActivityRule(AbstractRule):
         u = signals.p_dot if self.rate == "injected" else signals.trace_dot.pre
         d = signals.loss_rates if self.greedy else signals.loss_rates[-1:]
         trace = jax.lax.stop_gradient(signals.trace)
-        layers = activity_grads(model, trace, d, u, greedy=self.greedy, mask=self.mask)
-        heads = exact_head_grads(self.loss, model, trace, signals.y) if self.greedy else None
-        grads = assemble(model, layers, heads)
-        return jax.tree.map(lambda g: -self.lr * g, grads), None
+        # −η scales the loss rates, before each layer's contraction: scaling the products
+        # after it would cost an elementwise pass over every weight array per evaluation.
+        scaled = tuple(-self.lr * rate for rate in d)
+        layers = activity_grads(model, trace, scaled, u, greedy=self.greedy, mask=self.mask)
+        heads = None
+        if self.greedy:
+            heads = exact_head_grads(self.loss, model, trace, signals.y)
+            heads = jax.tree.map(lambda g: -self.lr * g, eqx.filter(heads, eqx.is_inexact_array))
+        return assemble(model, layers, heads), None
 
 
 class FGARule(_ActivityRule):
