@@ -81,3 +81,21 @@ def test_the_last_feedback_tracks_the_change_of_the_output_weights(problem):
     change = w - w0
     assert np.linalg.norm(change) > 0.05 * np.linalg.norm(w0)  # the output layer did learn
     np.testing.assert_allclose(np.asarray(feedback[-1]), change.T, rtol=1e-4, atol=1e-6)
+
+
+def test_a_kaiming_start_learns_from_dfa_matrices_and_bad_starts_fail(problem):
+    model, x, y = problem
+    alpha = 0.3
+    key = jax.random.key(4)
+    options = {"feedback_optimizer": "sgd", "feedback_lr": alpha, "feedback_init": "kaiming"}
+    dkp = make_estimator("dkp", **options)
+    start, _ = dkp.init(model, key=key)
+    dfa_start = make_estimator("dfa").init(model, key=key)
+    _, (feedback, _), _ = dkp.estimate(model, (x, y), dkp.init(model, key=key), key=key)
+    inputs, _, e = _by_hand(model, x, y)
+    for i, (b0, d0, b) in enumerate(zip(start, dfa_start, feedback)):
+        np.testing.assert_array_equal(np.asarray(b0), np.asarray(d0))  # DFA's matrices
+        want = np.asarray(b0, np.float64) - alpha * e.T @ inputs[i + 1]
+        np.testing.assert_allclose(np.asarray(b), want, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown feedback_init 'ones'; valid: zeros, kaiming"):
+        make_estimator("dkp", feedback_init="ones")

@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
-from ._direct import AbstractLearnedFeedback, outer_over_batch
+from ._direct import AbstractLearnedFeedback, kaiming_feedback, outer_over_batch
+
+FEEDBACK_INITS = ("zeros", "kaiming")
 
 
 class DKP(AbstractLearnedFeedback):
-    """DKP: DFA whose feedback matrices start at zero and learn from the output error.
+    """DKP: DFA whose feedback matrices learn from the output error.
 
     ``B_l`` receives the gradient ``Σ_n e_n ⊗ y_{l,n}`` that a direct linear map from ``y_l`` to
-    the outputs would receive; the FDFA paper trains it with Adam at 1e-4 (the defaults).
+    the outputs would receive; the FDFA paper trains it with Adam at 1e-4 (the defaults). The
+    output layer's weights receive the transposed gradient, so with the same optimizer on both
+    sides the last hidden layer's feedback follows the *change* of the output weights (the
+    Kolen-Pollack identity); only decay on both sides (``feedback_decay`` and the forward
+    optimizer's) pulls the two together. ``feedback_init``: ``"zeros"`` (the FDFA paper's
+    reference code) or ``"kaiming"`` (DFA's fixed random matrices, as Webster et al.'s code starts).
     """
 
     loss: str = "cross_entropy"
     feedback_optimizer: str = "adam"
     feedback_lr: float = 1e-4
     feedback_decay: float = 0.0
+    feedback_init: str = "zeros"
+
+    def __check_init__(self):
+        if self.feedback_init not in FEEDBACK_INITS:
+            raise ValueError(
+                f"unknown feedback_init {self.feedback_init!r}; valid: {', '.join(FEEDBACK_INITS)}"
+            )
+
+    def init(self, model, *, key):
+        if self.feedback_init == "zeros":
+            return super().init(model, key=key)
+        feedback = kaiming_feedback(model, key)
+        return feedback, self._optimizer().init(feedback)
 
     def feedback_gradients(self, model, x, trace, e, feedback, *, key):
         del model, x, feedback, key
