@@ -25,7 +25,7 @@ from models import mlp
 BATCH, FEATURES, CLASSES = 6, 10, 3
 DURATION, TRANSITION = 3.0, 0.5
 DURING, AFTER = 0.2, 1.0  # local times inside and after the input transition
-LR = 2.0  # Ẇ₁ then moves the loss about half as fast as ṗ does: far above rounding
+LR = 2.0  # Ẇ₁'s share of ṙ then stands far above float32 rounding (asserted below)
 # float32: the library and the hand computation sum the same products in different orders.
 RTOL, ATOL = 1e-4, 1e-6  # ATOL times the largest entry compared
 
