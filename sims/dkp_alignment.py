@@ -68,7 +68,7 @@ class AlignmentConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
-    decay: float = 1.0
+    decay: float = 0.01
     every: int = 25
     probe: int = 512
     tail: float = 0.1
