@@ -199,6 +199,11 @@ def explanation(results: dict[str, dict], config: AlignmentConfig) -> str:
         f"{dkp['step'][1] if len(dkp['step']) > 1 else 0}. The first update, made from feedback "
         f"that has seen one batch, stands at {first_dkp:.0f}° from BP on average over the hidden "
         f"layers (above 90° means uphill).",
+        f"- Decay {config.decay:g} on both sides (Kolen-Pollack's mechanism: the random start "
+        f"decays on the forward side while both sides receive the same updates) brings the "
+        f"feedback to the output weights: cos(Bᵀ, W_L) ends at "
+        f"{decay['feedback_vs_weights'][-1]:.2f} against {dkp['feedback_vs_weights'][-1]:.2f} "
+        f"without it.",
         f"- Over the last {config.tail:.0%} of the probes the hidden layers average "
         f"{_mean(dkp['final_angles']):.0f}° for DKP, {_mean(kaiming['final_angles']):.0f}° when "
         f"its feedback starts at DFA's random matrices, {_mean(decay['final_angles']):.0f}° with "
