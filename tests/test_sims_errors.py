@@ -101,6 +101,7 @@ def test_ctlearn_train_refuses_a_bad_option_value_on_one_line(tmp_path, capsys):
         ("fdfa_figures", ["--figures", "9"], ["figures", "(4, 5, 6, 7)", "(9,)"]),
         ("fdfa_figures", ["--figures", "4,x"], ["--figures '4,x'", "subset of 4,5,6,7"]),
         ("gallery", ["--only", "nope"], ["--only", "'nope'", "teach_neurons"]),
+        ("gpu_check", ["--preset", "XL"], ["'XL'", "S/1/1"]),
         # A value of the wrong type for a method option (a TypeError of the estimators).
         ("reproduce_fdfa", ["--methods", "fg-a:shared=maybe"], ["shared", "'maybe'"]),
         ("reproduce_localmixer", ["--seeds", "0"], ["seeds", "0"]),
