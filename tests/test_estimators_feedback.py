@@ -48,6 +48,35 @@ def test_feedback_alignment_with_the_true_weights_is_backpropagation(
     assert tree_allclose(grads, exact, rtol=1e-5, atol=1e-7)
 
 
+def _cosine(a, b) -> float:
+    a, b = np.ravel(a), np.ravel(b)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def test_fa_feedback_is_random_and_its_estimate_is_not_backpropagation(problem):
+    # The test above hands FA the true weights; FA's own state must instead be fixed random
+    # weights, neither the forward ones nor proportional to them, so that the hidden layers'
+    # gradients it estimates are not BP's. Two independent draws of n weights have a cosine of
+    # order 1/√n (n = 24-90 here), so |cosine| < 0.5 holds by a wide margin while a copy, or any
+    # multiple, of the forward weights has |cosine| = 1.
+    model, (x, y) = problem
+    estimator = make_estimator("fa")
+    state = estimator.init(model, key=jax.random.PRNGKey(0))
+    for i, (layer, random) in enumerate(zip(model.layers, state[0])):
+        assert abs(_cosine(random.weight, layer.weight)) < 0.5, i
+        fan_in = layer.weight.shape[0]
+        assert np.all(np.abs(random.weight) <= np.sqrt(6.0 / fan_in)), i  # U(±√(6/fan_in))
+    grads, new_state, _ = estimator.estimate(model, (x, y), state, key=None)
+    assert eqx.tree_equal(new_state, state)  # the feedback stays fixed
+    exact, _, _ = make_estimator("bp").estimate(model, (x, y), None, key=None)
+    for i in range(len(model.layers) - 1):  # hidden layers: their error came through feedback
+        estimate, true = grads.layers[i].weight, exact.layers[i].weight
+        assert _cosine(estimate, true) < 0.9, i
+        assert np.linalg.norm(estimate - true) > 0.5 * np.linalg.norm(true), i
+    # The output layer learns from its own error, which no feedback touches: that is BP's.
+    assert tree_allclose(grads.layers[-1], exact.layers[-1], rtol=1e-5, atol=1e-7)
+
+
 def test_dfa_with_the_true_jacobian_of_a_two_layer_net_is_backpropagation():
     # With a linear output layer, ∂y_L/∂y_1 = W_2ᵀ exactly: DFA fed that matrix is BP.
     kx, ky, km = jax.random.split(jax.random.PRNGKey(4), 3)
