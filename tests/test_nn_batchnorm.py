@@ -90,21 +90,50 @@ def test_train_step_updates_running_statistics_from_the_batch_not_the_optimizer(
     np.testing.assert_allclose(alone, inference(x).logits[:1], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("method", ["bp", "fa", "dfa", "dkp", "fdfa", "fg-a", "lg-fg-a"])
+# Optimizer, step size and steps per rule: Adam at 1e-2 for 20 steps unless noted. Steps cost
+# about a millisecond here; the compilation dominates. The 8-example training loss starts above
+# chance (ln 3) and must fall by LOSS_DROP.
+# * FA: with this draw of the random feedback the hidden layers' first updates ascend the loss
+#   (the feedback is not yet aligned with the forward weights); it rises for tens of steps and
+#   falls below its start only once the output weights have aligned with the feedback.
+# * DKP: its feedback starts at zero and equals the output weights' change (the Kolen-Pollack
+#   identity; sims.dkp_alignment), so the hidden layers' error at first comes almost entirely
+#   through the initial output weights: their updates amplify the current logits, which raises the
+#   loss of this net (the hidden-layer part of each update has e·Δz > 0). Adam, which moves the
+#   hidden layers at its full step however small that error, raises the loss at every step size
+#   tried (1e-3 to 1e-2, up to 60 steps). SGD moves them in proportion to the still small
+#   feedback, so the loss falls, mostly through the output layer's exact error.
+TRAINING = {
+    "bp": ("adam", 1e-2, 20),
+    "fa": ("adam", 1e-2, 60),
+    "dfa": ("adam", 1e-2, 20),
+    "dkp": ("sgd", 0.1, 20),
+    "fdfa": ("adam", 1e-2, 20),
+    "fg-a": ("adam", 1e-2, 20),
+    "lg-fg-a": ("adam", 1e-2, 20),
+}
+LOSS_DROP = 0.1  # mean loss of the last 3 steps at least this far below the first step's
+
+
+@pytest.mark.parametrize("method", list(TRAINING))
 def test_estimators_train_a_batch_normalised_net(method, problem):
     model, (x, y) = problem
+    name, learning_rate, steps = TRAINING[method]
     estimator = make_estimator(method)
-    optimizer = make_optimizer("adam", 1e-2)
+    optimizer = make_optimizer(name, learning_rate)
     state = TrainState.start(
         model,
         optimizer.init(eqx.filter(model, eqx.is_inexact_array)),
         estimator.init(model, key=jax.random.PRNGKey(0)),
     )
-    for step in range(4):
+    losses = []
+    for step in range(steps):
         state, loss, _ = train_step(estimator, optimizer, state, x, y, jax.random.PRNGKey(step))
-        assert np.isfinite(float(loss))
-    test_loss, correct = eval_step(state.model, "cross_entropy", x, y)
-    assert np.isfinite(float(test_loss)) and 0 <= int(correct) <= 8
+        losses.append(float(loss))
+    assert np.all(np.isfinite(losses))
+    assert np.mean(losses[-3:]) <= losses[0] - LOSS_DROP, losses
+    test_loss, _ = eval_step(state.model, "cross_entropy", x, y)  # with the running statistics
+    assert np.isfinite(float(test_loss))
     moved = state.model.layers[0].weight - model.layers[0].weight
     assert float(jnp.abs(moved).max()) > 0
 
