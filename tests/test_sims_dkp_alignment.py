@@ -1,6 +1,7 @@
 """sims.dkp_alignment in a small form: DKP's last feedback follows the change of the output weights
 (the Kolen-Pollack identity under Adam on both sides), the summary is written and its explanation
-carries the measured numbers; bad settings fail before any work."""
+carries the measured numbers (slow tier: four short trainings; the identity itself is held in the
+default suite by tests/test_estimators_dkp.py); bad settings fail before any work."""
 
 import json
 
@@ -9,6 +10,7 @@ import pytest
 from sims.dkp_alignment import RULES, AlignmentConfig, main
 
 
+@pytest.mark.slow
 def test_a_small_study_records_the_identity_and_explains_it(tmp_path):
     config = AlignmentConfig(depth=3, width=32, epochs=1, every=20, probe=64, out=str(tmp_path))
     summary = main(config)
