@@ -18,13 +18,16 @@ import dataclasses
 import json
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
+from ctlearn.nn import Dense
 from ctlearn.plotting import plot_learning_curves
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainConfig
 
 from ._runs import complete_run, slug
@@ -47,6 +50,7 @@ class ReproduceConfig:
     batch_size: int = 64
     lr: float = 1e-4
     lr_decay: float = 0.95
+    init: str | None = None
     data_dir: str | None = None
     out: str = "runs/reproduce_fdfa"
     progress: bool = True
@@ -58,6 +62,9 @@ class ReproduceConfig:
             raise ValueError(f"seeds must be at least 1, got {self.seeds}")
         if self.model == "fdfa_fc" and self.depth not in (2, 3, 4):
             raise ValueError(f"depth must be 2, 3 or 4 (Table B.6), got {self.depth}")
+        if self.init is not None:
+            # The layers' own check, with its message, before any training.
+            Dense(1, 1, init=self.init, key=jax.random.key(0))
         for spec in self.methods:
             parse_method(spec)
         for spec in self.methods:  # every option is checked before any training starts
@@ -66,6 +73,9 @@ class ReproduceConfig:
     def train_config(self, spec: str, seed: int) -> TrainConfig:
         name, options = parse_method(spec)
         model_options = dict(MODEL_OPTIONS.get(name, {}))
+        if self.init is not None and "init" not in model_options:
+            # The forward init of every method the paper does not fix (DFA keeps zeros).
+            model_options["init"] = self.init
         if self.model == "fdfa_fc":
             model_options["depth"] = self.depth
             if self.width is not None:
@@ -116,7 +126,7 @@ def main(config: ReproduceConfig) -> dict:
                 "difference": None if paper is None else mean - paper[0],
             }
         )
-    result = {"config": dataclasses.asdict(config), "rows": rows}
+    result = {"config": dataclasses.asdict(config), "provenance": provenance(), "rows": rows}
     atomic_write_text(out / "results.json", json.dumps(result, indent=2) + "\n")
     table = _markdown(config, rows)
     atomic_write_text(out / "results.md", table + "\n")
@@ -145,7 +155,9 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
     lines = [
         f"{config.model} ({_depth(config)}) on {config.dataset}: test accuracy (%) after "
         f"{config.epochs} epochs, mean ± std over {config.seeds} seed(s); Adam lr {config.lr:g} "
-        f"× {config.lr_decay:g}/epoch, batch {config.batch_size}. Paper: Bacho & Chu, "
+        f"× {config.lr_decay:g}/epoch, batch {config.batch_size}"
+        + ("" if config.init is None else f", forward init {config.init} (DFA: zeros)")
+        + ". Paper: Bacho & Chu, "
         f"{_TABLES[config.model]} (10 runs, 100 epochs).",
         "",
         "| method | ctlearn | paper | difference |",
@@ -177,6 +189,11 @@ def _cli() -> ReproduceConfig:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr)
     parser.add_argument("--lr-decay", type=float, default=defaults.lr_decay)
+    parser.add_argument(
+        "--init",
+        help="forward init of every method but DFA (e.g. torch: PyTorch's default, the paper's "
+        "code's; default: each model's own)",
+    )
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--no-progress", action="store_true")
@@ -193,6 +210,7 @@ def _cli() -> ReproduceConfig:
         batch_size=args.batch_size,
         lr=args.lr,
         lr_decay=args.lr_decay,
+        init=args.init,
         data_dir=args.data_dir,
         out=args.out,
         progress=not args.no_progress,

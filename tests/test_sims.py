@@ -75,6 +75,17 @@ def test_reproduce_fdfa_writes_results_beside_the_paper_and_resumes(tmp_path, ca
     assert (tmp_path / "runs" / "bp-seed0" / "checkpoint.eqx").stat().st_mtime_ns == stamp
 
 
+def test_reproduce_fdfa_init_reaches_every_method_but_dfa_and_a_bad_one_fails_first():
+    from sims.reproduce_fdfa import ReproduceConfig
+
+    config = ReproduceConfig(methods=("fg-w", "dfa"), init="torch")
+    assert config.train_config("fg-w", 0).model_options["init"] == "torch"
+    assert config.train_config("dfa", 0).model_options["init"] == "zeros"  # the paper's DFA
+    assert "init" not in ReproduceConfig(methods=("fg-w",)).train_config("fg-w", 0).model_options
+    with pytest.raises(ValueError, match="unknown init 'bogus'; valid: kaiming_uniform, torch"):
+        ReproduceConfig(methods=("fg-w",), init="bogus")
+
+
 def test_paper_table_lookup():
     from sims.fdfa_paper import paper_accuracy
 
