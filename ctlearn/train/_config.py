@@ -31,7 +31,7 @@ class TrainConfig:
 
     ``model_options`` are keyword arguments of the model builder (e.g. ``{"widths": [256, 256]}``)
     and ``method_options`` those of the estimator (e.g. ``{"noise": "rademacher"}``). ``lr_decay``
-    is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` only.
+    is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` and ``lars``.
     ``devices`` is how many devices share each batch (data parallelism, see ``DataParallel``):
     ``None`` takes every device JAX sees, 1 runs on one device without sharding; ``batch_size``
     must be a multiple of it. ``augment`` transforms every training batch (``AUGMENTATIONS``:
