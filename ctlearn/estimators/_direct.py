@@ -118,8 +118,13 @@ class AbstractLearnedFeedback(AbstractEstimator):
         """The gradient of each feedback matrix for this batch; ``trace`` is the unperturbed
         forward pass, ``e`` the output error."""
 
+    def initial_feedback(self, model, key) -> tuple[Array, ...]:
+        """The feedback matrices before any learning: zeros (the FDFA paper's code)."""
+        del key
+        return zero_feedback(model)
+
     def init(self, model, *, key):
-        feedback = zero_feedback(model)
+        feedback = self.initial_feedback(model, key)
         return feedback, self._optimizer().init(feedback)
 
     def estimate(self, model, batch, state, *, key):

@@ -31,11 +31,10 @@ class DKP(AbstractLearnedFeedback):
                 f"unknown feedback_init {self.feedback_init!r}; valid: {', '.join(FEEDBACK_INITS)}"
             )
 
-    def init(self, model, *, key):
+    def initial_feedback(self, model, key):
         if self.feedback_init == "zeros":
-            return super().init(model, key=key)
-        feedback = kaiming_feedback(model, key)
-        return feedback, self._optimizer().init(feedback)
+            return super().initial_feedback(model, key)
+        return kaiming_feedback(model, key)
 
     def feedback_gradients(self, model, x, trace, e, feedback, *, key):
         del model, x, feedback, key
