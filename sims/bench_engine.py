@@ -150,6 +150,27 @@ def main_job_simulator(config: EngineBenchConfig, solver=None) -> ct.Simulator:
     )
 
 
+def discrete_step(model, x, y, key):
+    """One discrete FG-A step (with the ReLU mask, SGD) of ``model`` on the batch ``(x, y)`` as
+    ``ctlearn train`` and the main job take it: ``(step, train)``, ``step(train)`` one jitted
+    ``train_step`` (dispatch included) from the starting state ``train``."""
+    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
+    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
+    return (lambda state: train_step(estimator, optimizer, state, x, y, key)), train
+
+
+def discrete_step_calls(model, x, y, key, inner: int) -> dict:
+    """Calls to time: ``"step"``, one ``discrete_step``, and ``"step_loop"``, ``inner`` of them
+    inside one compiled loop (compute alone, no dispatch between steps)."""
+    step, train = discrete_step(model, x, y, key)
+
+    @eqx.filter_jit
+    def step_loop(train):
+        return jax.lax.scan(lambda s, _: (step(s)[0], None), train, None, length=inner)[0]
+
+    return {"step": lambda: step(train), "step_loop": lambda: step_loop(train)}
+
+
 def cost(config: EngineBenchConfig, data) -> dict:
     """(a): milliseconds per presentation of each path, and its largest Δw error over the first
     three presentations; milliseconds per discrete FG-A step."""
@@ -167,19 +188,7 @@ def cost(config: EngineBenchConfig, data) -> dict:
         calls[name] = lambda b=bound, s=state: ct.run_presentations(
             b, s, stream, 0, stream.num, key
         )
-    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
-    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
-    x, y = stream.x[0], stream.y[0]
-
-    @eqx.filter_jit
-    def step_loop(train):
-        def body(s, _):
-            return train_step(estimator, optimizer, s, x, y, key)[0], None
-
-        return jax.lax.scan(body, train, None, length=config.inner)[0]
-
-    calls["step"] = lambda: train_step(estimator, optimizer, train, x, y, key)
-    calls["step_loop"] = lambda: step_loop(train)
+    calls.update(discrete_step_calls(model, stream.x[0], stream.y[0], key, config.inner))
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
     per = {n: 1e3 * seconds[n] / config.presentations for n in paths(config)}
     step_ms = 1e3 * seconds["step"]
@@ -393,12 +402,10 @@ def floor(config: EngineBenchConfig, data) -> dict:
     one = jax.jit(evaluation)
     every = jax.jit(jax.vmap(evaluation, in_axes=(None, None, 0, 0)))
     first = jax.tree.map(lambda a: a[0], table)
-    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
-    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
-    x, labels = stream.x[0], stream.y[0]
+    step, train = discrete_step(model, stream.x[0], stream.y[0], key)
     # Timed as (a) and ``ctlearn train`` call it (its own ``eqx.filter_jit``, dispatch
     # included); counted through ``jax.jit`` (the same computation).
-    discrete = jax.jit(lambda train: train_step(estimator, optimizer, train, x, labels, key))
+    discrete = jax.jit(step)
 
     def flops(fn, *a) -> float:
         analysis = fn.lower(*a).compile().cost_analysis()
@@ -409,7 +416,7 @@ def floor(config: EngineBenchConfig, data) -> dict:
         "presentation": lambda: ct.run_presentations(bound, state, stream, 0, stream.num, key),
         "every evaluation at once": lambda: every(y, args, table, times),
         "one evaluation": lambda: one(y, args, first, 0.0),
-        "discrete step": lambda: train_step(estimator, optimizer, train, x, labels, key),
+        "discrete step": lambda: step(train),
     }
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
     ms = {n: 1e3 * v for n, v in seconds.items()}

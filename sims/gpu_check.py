@@ -35,7 +35,6 @@ from pathlib import Path
 
 import equinox as eqx
 import jax
-import optax
 
 import ctlearn.dynamics as ct
 from ctlearn._atomic import atomic_write_text
@@ -46,7 +45,13 @@ from ctlearn.estimators import make_estimator, parse_method
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
-from sims.bench_engine import EngineBenchConfig, _model, _stream, main_job_simulator
+from sims.bench_engine import (
+    EngineBenchConfig,
+    _model,
+    _stream,
+    discrete_step_calls,
+    main_job_simulator,
+)
 
 CIFAR10_SHAPE = (32, 32, 3)
 CIFAR10_CLASSES = 10
@@ -199,21 +204,9 @@ def main_job(config: GpuCheckConfig, data) -> dict:
     model = _model(data, engine)
     key = jax.random.key(engine.seed + 1)
     bound, state = ct.prepare(main_job_simulator(engine), model, stream, key=key)
-    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
-    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
-    x, y = stream.x[0], stream.y[0]
-
-    @eqx.filter_jit
-    def step_loop(train):
-        def body(s, _):
-            return train_step(estimator, optimizer, s, x, y, key)[0], None
-
-        return jax.lax.scan(body, train, None, length=engine.inner)[0]
-
     calls = {
         "presentations": lambda: ct.run_presentations(bound, state, stream, 0, stream.num, key),
-        "step": lambda: train_step(estimator, optimizer, train, x, y, key),
-        "step_loop": lambda: step_loop(train),
+        **discrete_step_calls(model, stream.x[0], stream.y[0], key, engine.inner),
     }
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
     presentation_ms = 1e3 * seconds["presentations"] / stream.num
