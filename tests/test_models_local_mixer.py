@@ -128,12 +128,17 @@ def test_local_update_is_the_gradient_through_the_layer(make, shape, norm_grad):
     x = jax.random.normal(kx, shape)
     delta = jax.random.normal(kd, layer.pre_activation(x).shape)
     local = layer.local_grad(x, delta)
+    # With the linear output the forward pass records, nothing is recomputed; the same update.
+    _, z, linear = layer.forward(x)
+    assert linear.shape == z.shape
+    recorded = layer.local_grad(x, delta, linear)
     if norm_grad:  # exact: the vjp of the whole stage
         exact = eqx.filter_grad(lambda m: jnp.sum(m.pre_activation(x) * delta))(layer)
     else:  # "NG": the output normalisation is skipped
         h = jax.nn.standardize(layer.inputs(x), axis=-1, epsilon=1e-5)
         exact = eqx.filter_grad(lambda m: jnp.sum(m.linear(h) * delta))(layer)
     assert tree_allclose(eqx.filter(local, eqx.is_array), exact, rtol=1e-5, atol=1e-6)
+    assert tree_allclose(eqx.filter(recorded, eqx.is_array), exact, rtol=1e-5, atol=1e-6)
 
 
 def test_spread_gives_each_unit_its_replica_derivative():

@@ -62,10 +62,13 @@ def test_local_grad_through_batch_norm_equals_backpropagation(problem):
     trace = model(x)
     exact, _, _ = make_estimator("bp").estimate(model, (x, y), None, key=None)
     for i, layer in enumerate(model.layers):
-        local = layer.local_grad(trace.inputs[i], deltas[i])
-        assert tree_allclose(
-            eqx.filter(local, eqx.is_inexact_array), exact.layers[i], rtol=1e-4, atol=1e-6
-        ), i
+        # Recomputing the convolution, and reusing the one the forward pass recorded.
+        for linear in (None, trace.linear[i]):
+            local = layer.local_grad(trace.inputs[i], deltas[i], linear)
+            assert tree_allclose(
+                eqx.filter(local, eqx.is_inexact_array), exact.layers[i], rtol=1e-4, atol=1e-6
+            ), (i, linear is None)
+    assert trace.linear[0] is not None  # a batch-normalised layer records its convolution
     assert float(jnp.abs(exact.layers[0].norm.scale).sum()) > 0
 
 

@@ -73,7 +73,7 @@ def direct_feedback_grads(model: Network, trace: Trace, e: Array, feedback) -> N
         signal = e if i == last else jnp.tensordot(e, feedback[i], axes=((1,), (0,)))
         _, to_pre = jax.vjp(layer.activate, trace.pre[i])
         (delta,) = to_pre(signal)
-        grads.append(layer.local_grad(trace.inputs[i], delta))
+        grads.append(layer.local_grad(trace.inputs[i], delta, trace.linear[i]))
     return assemble(model, grads)
 
 

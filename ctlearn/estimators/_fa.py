@@ -89,7 +89,7 @@ def feedback_alignment_grads(
             (delta,) = to_pre(g)
             if i == end - 1 and model.residual and model.residual[b]:
                 skip = delta
-            grads[i] = layer.local_grad(trace.inputs[i], delta)
+            grads[i] = layer.local_grad(trace.inputs[i], delta, trace.linear[i])
             if i > 0:
                 (g,) = _through_feedback(layer, feedback_layers[i], trace.inputs[i], delta)
         if skip is not None and start > 0:

@@ -127,8 +127,13 @@ class Conv2d(AbstractLayer):
     def pre_activation(
         self, x: Float[Array, "batch height width in_channels"]
     ) -> Float[Array, "batch out_height out_width out_channels"]:
+        return self.pre_activation_and_linear(x)[0]
+
+    def pre_activation_and_linear(
+        self, x: Float[Array, "batch height width in_channels"]
+    ) -> tuple[Array, Array | None]:
         z = self.convolve(x)
-        return z if self.norm is None else self.norm(z)
+        return (z, None) if self.norm is None else (self.norm(z), z)
 
     def convolve(
         self, x: Float[Array, "batch height width in_channels"]
@@ -161,13 +166,26 @@ class Conv2d(AbstractLayer):
         self,
         x: Float[Array, "batch height width in_channels"],
         delta: Float[Array, "batch out_height out_width out_channels"],
+        linear: Array | None = None,
     ) -> Conv2d:
         # The weight gradient of a convolution is the correlation of x with delta; the vjp of the
         # pre-activation in its parameters computes exactly that, with x held constant.
         params, static = eqx.partition(self, eqx.is_inexact_array)
-        _, pullback = jax.vjp(lambda p: eqx.combine(p, static).pre_activation(x), params)
-        (grads,) = pullback(delta)
-        return eqx.combine(grads, static)
+        if self.norm is None or linear is None:
+            _, pullback = jax.vjp(lambda p: eqx.combine(p, static).pre_activation(x), params)
+            (grads,) = pullback(delta)
+            return eqx.combine(grads, static)
+        # With the recorded convolution output, pull delta back through the batch norm there
+        # (its scale and offset get their gradients on the way), then through the convolution,
+        # which is linear in its kernel and bias: no convolution is recomputed.
+        _, through_norm = jax.vjp(lambda norm, z: norm(z), self.norm, jax.lax.stop_gradient(linear))
+        norm_grads, delta = through_norm(delta)
+        _, through_conv = jax.vjp(
+            lambda wb: eqx.tree_at(lambda c: (c.weight, c.bias), self, wb).convolve(x),
+            (self.weight, self.bias),
+        )
+        ((weight, bias),) = through_conv(delta)
+        return eqx.tree_at(lambda c: (c.weight, c.bias, c.norm), self, (weight, bias, norm_grads))
 
 
 class FlatDense(AbstractLayer):
@@ -220,7 +238,10 @@ class FlatDense(AbstractLayer):
         return self.dense.pre_activation(self._flatten(x))
 
     def local_grad(
-        self, x: Float[Array, " batch *features"], delta: Float[Array, "batch out_features"]
+        self,
+        x: Float[Array, " batch *features"],
+        delta: Float[Array, "batch out_features"],
+        linear: Array | None = None,
     ) -> FlatDense:
         grads = self.dense.local_grad(self._flatten(x), delta)
         return eqx.tree_at(lambda layer: layer.dense, self, grads)

@@ -51,10 +51,21 @@ class AbstractLayer(eqx.Module):
         """The point where the perturbation is added, for a batch ``x`` of shape [batch, ...]."""
 
     @abc.abstractmethod
-    def local_grad(self, x: Array, delta: Array) -> AbstractLayer:
+    def local_grad(self, x: Array, delta: Array, linear: Array | None = None) -> AbstractLayer:
         """Parameter gradient given ``delta = ∂L/∂z`` at the perturbation point, summed over the
         batch. Returns a layer-shaped PyTree (the same structure as ``self``) holding the gradients.
+
+        ``linear``: the output of the layer's linear map for this ``x`` as the forward pass
+        recorded it (``Trace.linear``); a layer that normalises that output pulls ``delta`` back
+        through the normalisation at it instead of recomputing the linear map. ``None``: recompute.
+        Layers without a normalisation after their linear map ignore it.
         """
+
+    def pre_activation_and_linear(self, x: Array) -> tuple[Array, Array | None]:
+        """``(pre_activation(x), linear)``: ``linear`` is the linear map's output before the
+        layer's normalisation, which ``local_grad`` needs, or ``None`` for a layer that has no
+        normalisation after its linear map (its local update never needs its output)."""
+        return self.pre_activation(x), None
 
     def activate(self, z: Array) -> Array:
         """The layer's output activity from its pre-activation: the activation, followed by any
@@ -69,12 +80,20 @@ class AbstractLayer(eqx.Module):
         plus the perturbation ``p``, plus ``residual`` (a residual block's input, added after the
         perturbation point and before the activation, as in LocalMixer). Both additions leave
         ``∂L/∂z`` unchanged, so the local update is the same whichever point ``z`` names."""
-        z = self.pre_activation(x)
+        y, z, _ = self.forward(x, p, residual)
+        return y, z
+
+    def forward(
+        self, x: Array, p: Array | None = None, residual: Array | None = None
+    ) -> tuple[Array, Array, Array | None]:
+        """``(y, z, linear)``: ``__call__``'s pair and the linear output of
+        ``pre_activation_and_linear`` (what ``Network`` records for the local updates)."""
+        z, linear = self.pre_activation_and_linear(x)
         if p is not None:
             z = z + p
         if residual is not None:
             z = z + residual.reshape(z.shape)
-        return self.activate(z), z
+        return self.activate(z), z, linear
 
     def active(self, z: Array) -> Array:
         """Boolean mask of the units at ``z`` that reach the layer's output: a non-zero slope of
@@ -144,7 +163,10 @@ class Dense(AbstractLayer):
         return x @ self.weight + self.bias
 
     def local_grad(
-        self, x: Float[Array, "*batch in_features"], delta: Float[Array, "*batch out_features"]
+        self,
+        x: Float[Array, "*batch in_features"],
+        delta: Float[Array, "*batch out_features"],
+        linear: Array | None = None,
     ) -> Dense:
         x2 = x.reshape(-1, x.shape[-1])
         d2 = delta.reshape(-1, delta.shape[-1])

@@ -87,7 +87,11 @@ class AbstractMixerLayer(AbstractLayer):
         return local_norm(h) if self.norm_input else h
 
     def pre_activation(self, x: Array) -> Array:
-        return local_norm(self.linear(self._normed_inputs(x)))
+        return self.pre_activation_and_linear(x)[0]
+
+    def pre_activation_and_linear(self, x: Array) -> tuple[Array, Array]:
+        out = self.linear(self._normed_inputs(x))
+        return local_norm(out), out
 
     def pre_activation_via(self, feedback: AbstractMixerLayer, x: Array) -> Array:
         """This layer's pre-activation, whose derivative with respect to ``x`` goes through
@@ -97,10 +101,16 @@ class AbstractMixerLayer(AbstractLayer):
         forward, backward = self.linear(h), feedback.linear(h)
         return local_norm(jax.lax.stop_gradient(forward - backward) + backward)
 
-    def local_grad(self, x: Array, delta: Array) -> AbstractMixerLayer:
+    def local_grad(self, x: Array, delta: Array, linear: Array | None = None) -> AbstractMixerLayer:
         h = jax.lax.stop_gradient(self._normed_inputs(x))
-        through_norm = local_norm if self.norm_grad else identity
-        _, pullback = eqx.filter_vjp(lambda layer: through_norm(layer.linear(h)), self)
+        if self.norm_grad:
+            # Pull delta back through the output normalisation at the linear map's output: the
+            # recorded one when given (the forward pass computed it), else recomputed.
+            out = self.linear(h) if linear is None else jax.lax.stop_gradient(linear)
+            _, through_norm = jax.vjp(local_norm, out)
+            (delta,) = through_norm(delta)
+        # The linear map is linear in the parameters: its pullback needs no primal output.
+        _, pullback = eqx.filter_vjp(lambda layer: layer.linear(h), self)
         return pullback(delta)[0]
 
 
@@ -289,7 +299,9 @@ class ReplicatedHead(AbstractLayer):
         xbar = jnp.mean(self.features(x), axis=1).reshape(x.shape[0], -1)
         return xbar @ self.weight + self.bias
 
-    def local_grad(self, x: Array, delta: Float[Array, "batch outputs"]) -> ReplicatedHead:
+    def local_grad(
+        self, x: Array, delta: Float[Array, "batch outputs"], linear: Array | None = None
+    ) -> ReplicatedHead:
         x = jax.lax.stop_gradient(x)
         _, pullback = eqx.filter_vjp(lambda head: head.pre_activation(x), self)
         return pullback(delta)[0]
@@ -338,7 +350,9 @@ class Readout(AbstractLayer):
     def pre_activation(self, x: Array) -> Float[Array, "batch classes"]:
         return self.pooled(x) @ self.weight + self.bias
 
-    def local_grad(self, x: Array, delta: Float[Array, "batch classes"]) -> Readout:
+    def local_grad(
+        self, x: Array, delta: Float[Array, "batch classes"], linear: Array | None = None
+    ) -> Readout:
         h = jax.lax.stop_gradient(self.pooled(x))
         return eqx.tree_at(
             lambda layer: (layer.weight, layer.bias), self, (h.T @ delta, delta.sum(axis=0))

@@ -30,6 +30,8 @@ class Trace(eqx.Module):
     ``inputs[l]`` is the input that reached layer ``l``'s weights, ``pre[l]`` its pre-activation
     (perturbation included), ``outputs[b]`` block ``b``'s output activity and ``head_logits[b]``
     its local head's logits (``None`` for the last block, whose loss is the network's loss).
+    ``linear[l]`` is layer ``l``'s linear output before its normalisation (``None`` for layers
+    without one), which its ``local_grad`` reuses instead of recomputing the linear map.
     """
 
     logits: Array
@@ -37,6 +39,7 @@ class Trace(eqx.Module):
     pre: tuple[Array, ...]
     outputs: tuple[Array, ...]
     head_logits: tuple[Array | None, ...]
+    linear: tuple[Array | None, ...] = ()
 
 
 class Network(eqx.Module):
@@ -114,7 +117,7 @@ class Network(eqx.Module):
         if activity is not None:
             activity = self._per_layer("activity", activity)
         h = x.reshape(x.shape[0], -1) if self.flatten_input else x
-        inputs, pre, outputs, head_logits = [], [], [], []
+        inputs, pre, outputs, head_logits, linear = [], [], [], [], []
         for b, (start, end) in enumerate(zip(self.block_starts, self.block_ends)):
             if greedy and b > 0:
                 h = jax.lax.stop_gradient(h)
@@ -122,7 +125,8 @@ class Network(eqx.Module):
             for i in range(start, end):
                 inputs.append(h)
                 skip = block_input if i == end - 1 else None
-                h, z = self.layers[i](h, perturbation[i], skip)
+                h, z, out = self.layers[i].forward(h, perturbation[i], skip)
+                linear.append(out)
                 if activity is not None:
                     h = activity[i]
                 if post[i] is not None:
@@ -131,7 +135,9 @@ class Network(eqx.Module):
             outputs.append(h)
             head = self.heads[b]
             head_logits.append(None if head is None else head(h)[0])
-        return Trace(h, tuple(inputs), tuple(pre), tuple(outputs), tuple(head_logits))
+        return Trace(
+            h, tuple(inputs), tuple(pre), tuple(outputs), tuple(head_logits), tuple(linear)
+        )
 
     @property
     def has_batch_norm(self) -> bool:
