@@ -10,6 +10,15 @@ Reported: LG-FG-A's step time relative to BP (with Gaussian noise, and with rand
 are cheaper to draw), examples per second, and the fused / naive ratios of time and of compiled
 memory (the compiler's peak working memory, ``compiled_memory``). Inputs are synthetic (Gaussian
 images of the preset's dataset shape, random labels): costs do not depend on the values.
+
+The profile (``--no-profile`` skips it) splits both steps into their stages, each compiled on its
+own and timed side by side with the whole steps: LG-FG-A's noise, forward pass, forward pass with
+the tangent (``jax.jvp``), local updates, head gradients and optimizer update; BP's forward pass,
+gradient and update; and, alone, every layer's output normalisation (primal and jvp) and every
+block's replicated loss (jvp). Each gets its floating-point work from XLA's cost analysis
+(``compiled_flops``); the FLOP ratio of the steps without the noise is the floor a compute-bound
+machine would reach. Each whole step's time is also split by kind of XLA op from the profiler's
+trace (``op_times``): matrix products, layout copies and transposes, reductions, the rest.
 """
 
 from __future__ import annotations
@@ -25,9 +34,23 @@ import jax.numpy as jnp
 
 from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
-from ctlearn.diagnostics import compiled_memory, time_side_by_side
-from ctlearn.estimators import make_estimator, parse_method
+from ctlearn.diagnostics import (
+    compiled_flops,
+    compiled_memory,
+    op_times,
+    time_by_kind,
+    time_side_by_side,
+)
+from ctlearn.estimators import (
+    activity_directions,
+    activity_grads,
+    block_losses,
+    exact_head_grads,
+    make_estimator,
+    parse_method,
+)
 from ctlearn.losses import get_loss, linear_head_loss, naive_replicated_loss, replicated_loss
+from ctlearn.nn import ReplicatedHead, local_norm
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer
 
@@ -48,6 +71,8 @@ class BenchConfig:
     presets: tuple[str, ...] = ("S/1/1", "M/1/16", "M/8/16")
     batch_size: int = 128
     naive: bool = True
+    profile: bool = True
+    noise: str = "gaussian"
     number: int = 3
     repeats: int = 5
     seed: int = 0
@@ -61,6 +86,8 @@ class BenchConfig:
                 )
         if self.batch_size < 2:
             raise ValueError(f"batch_size must be at least 2, got {self.batch_size}")
+        if self.noise not in ("gaussian", "rademacher"):
+            raise ValueError(f"unknown noise {self.noise!r}; valid: gaussian, rademacher")
         for name in ("number", "repeats"):  # before any work, not after the first compile
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {name}={getattr(self, name)}")
@@ -71,7 +98,7 @@ def main(config: BenchConfig) -> dict:
     optimizer = make_optimizer("sgd", 0.01)
     km, kx, ky, kstep = jax.random.split(jax.random.key(config.seed), 4)
     entries = [e for e in ENTRIES if config.naive or e[2]]
-    calls, memory, params = {}, {}, {}
+    calls, memory, params, flops = {}, {}, {}, {}
     for preset in config.presets:
         shape = SHAPES[LOCAL_MIXER_PRESETS[preset].dataset]
         x = jax.random.normal(kx, (config.batch_size, *shape))
@@ -91,7 +118,17 @@ def main(config: BenchConfig) -> dict:
             for label, call, mem in _loss_operator(preset, config.batch_size, kx):
                 calls[preset, label] = call
                 memory[preset, label] = mem
+        if config.profile:
+            for label, call, work in _stages(preset, config.batch_size, config.noise, x, y, km):
+                calls[preset, label] = call
+                flops[preset, label] = work
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
+    kinds = {}
+    if config.profile:  # after the timing, one preset's whole steps at a time
+        for preset in config.presets:
+            for method in ("bp", "lg-fg-a"):
+                step = calls[preset, f"{method} step (profiled)"]
+                kinds[preset, method] = time_by_kind(op_times(step, runs=config.number))
 
     rows = []
     for preset in config.presets:
@@ -118,6 +155,8 @@ def main(config: BenchConfig) -> dict:
                 row[f"loss {mode} fused/naive time"] = (
                     seconds[preset, fused] / seconds[preset, naive]
                 )
+        if config.profile:
+            row["profile"] = _profile_rows(preset, seconds, flops, kinds)
         rows.append(row)
     result = {
         "config": dataclasses.asdict(config),
@@ -163,6 +202,158 @@ def _loss_operator(preset: str, batch_size: int, key):
     return out
 
 
+# (label, LG-FG-A stage, BP stage): the stages of the two steps, side by side.
+STAGES = (
+    ("noise", "lg-fg-a noise", None),
+    ("forward pass and local losses", "lg-fg-a forward", "bp forward"),
+    ("tangent (jvp − forward)", "lg-fg-a jvp", None),
+    ("backward pass (grad − forward)", None, "bp grad"),
+    ("local updates (x ⊗ δ̂, through the norms)", "lg-fg-a updates", None),
+    ("head gradients", "lg-fg-a heads", None),
+    ("optimizer update (SGD)", "lg-fg-a sgd", "bp sgd"),
+)
+
+
+def _stages(preset: str, batch_size: int, noise: str, x, y, key):
+    """The two steps split into stages, each compiled alone on inputs computed beforehand, as
+    ``(label, call, flops)``; also both whole steps ("… step (profiled)")."""
+    shape = SHAPES[LOCAL_MIXER_PRESETS[preset].dataset]
+    model = local_mixer(shape, 10, preset, key=key)
+    params = _params(model)
+    optimizer = make_optimizer("sgd", 0.01)
+    loss = "cross_entropy"
+
+    def directions(m, x, k):
+        return activity_directions(m, x, k, noise=noise, shared=False)
+
+    def forward(m, x, y):
+        trace = m(x, greedy=True)
+        return block_losses(loss, m, trace, y), trace
+
+    def tangent(m, x, y, u):
+        zeros = tuple(jnp.zeros_like(t) for t in u)
+        return jax.jvp(lambda p: forward_at(m, x, y, p), (zeros,), (u,), has_aux=True)
+
+    def forward_at(m, x, y, p):
+        trace = m(x, p, greedy=True)
+        return block_losses(loss, m, trace, y), trace
+
+    def updates(m, trace, d, u):
+        return activity_grads(m, trace, d, u, greedy=True, mask=True)
+
+    def heads(m, trace, y):
+        return exact_head_grads(loss, m, trace, y)
+
+    def sgd(grads, opt_state, params):
+        deltas, opt_state = optimizer.update(grads, opt_state, params)
+        return eqx.apply_updates(params, deltas), opt_state
+
+    def bp_forward(m, x, y):
+        return jnp.mean(get_loss(loss)(m(x).logits, y))
+
+    bp_grad = eqx.filter_grad(bp_forward)
+    u = eqx.filter_jit(directions)(model, x, key)
+    _, d, trace = eqx.filter_jit(tangent)(model, x, y, u)
+    grads = bp_grad(model, x, y)
+    opt_state = optimizer.init(params)
+    linear = [a for a in trace.linear if a is not None]
+    heads_and_outputs = [
+        (head, out)
+        for head, out in zip(model.heads, trace.outputs)
+        if isinstance(head, ReplicatedHead)
+    ]
+    outputs = [out for _, out in heads_and_outputs]
+
+    def norms(linear):
+        return [local_norm(a) for a in linear]
+
+    def norms_jvp(linear):
+        return jax.jvp(norms, (linear,), (linear,))[1]
+
+    def local_losses_jvp(outputs, y):
+        def losses(outputs):
+            return [
+                head.replicated_losses(loss, out, y)
+                for (head, _), out in zip(heads_and_outputs, outputs)
+            ]
+
+        return jax.jvp(losses, (outputs,), (outputs,))[1]
+
+    stages = {
+        "lg-fg-a noise": (directions, model, x, key),
+        "lg-fg-a forward": (forward, model, x, y),
+        "lg-fg-a jvp": (tangent, model, x, y, u),
+        "lg-fg-a updates": (updates, model, trace, d, u),
+        "lg-fg-a heads": (heads, model, trace, y),
+        "lg-fg-a sgd": (sgd, grads, opt_state, params),
+        "bp forward": (bp_forward, model, x, y),
+        "bp grad": (bp_grad, model, x, y),
+        "bp sgd": (sgd, grads, opt_state, params),
+        "norms alone": (norms, linear),
+        "norms jvp alone": (norms_jvp, linear),
+        "local losses jvp alone": (local_losses_jvp, outputs, y),
+    }
+    for method in ("bp", "lg-fg-a"):
+        estimator = make_estimator(method, noise=noise) if method != "bp" else make_estimator("bp")
+        state = TrainState.start(model, optimizer.init(params), estimator.init(model, key=key))
+        stages[f"{method} step (profiled)"] = (
+            lambda s, x, y, k, e=estimator: train_step(e, optimizer, s, x, y, k)[0],
+            state,
+            x,
+            y,
+            key,
+        )
+    out = []
+    for label, (fn, *args) in stages.items():
+        compiled = eqx.filter_jit(fn).lower(*args).compile()
+        out.append((label, lambda c=compiled, a=args: c(*a), compiled_flops(fn, *args)))
+    return out
+
+
+def _profile_rows(preset: str, seconds: dict, flops: dict, kinds: dict) -> dict:
+    """The profile of one preset: per stage (ms, GFLOP) of each step, the ops alone, the FLOP
+    floor and each whole step's time by kind of op."""
+    ms = lambda label: 1e3 * seconds[preset, label]  # noqa: E731
+    gf = lambda label: flops[preset, label] / 1e9  # noqa: E731
+    differences = {"lg-fg-a jvp": "lg-fg-a forward", "bp grad": "bp forward"}
+    stages = []
+    for name, fg, bp in STAGES:
+        entry = {"stage": name}
+        for key, label in (("lg-fg-a", fg), ("bp", bp)):
+            if label is None:
+                entry[key] = None
+                continue
+            base = differences.get(label)
+            entry[key] = {
+                "ms": ms(label) - (ms(base) if base else 0.0),
+                "gflop": gf(label) - (gf(base) if base else 0.0),
+            }
+        stages.append(entry)
+    sums = {
+        key: sum(e[key]["ms"] for e in stages if e[key] is not None) for key in ("lg-fg-a", "bp")
+    }
+    compute = {  # floating-point work without the noise: what a compute-bound machine pays
+        "lg-fg-a": sum(gf(f"lg-fg-a {s}") for s in ("jvp", "updates", "heads", "sgd")),
+        "bp": gf("bp grad") + gf("bp sgd"),
+    }
+    return {
+        "stages": stages,
+        "sum of stages ms": sums,
+        "whole step ms": {m: ms(f"{m} step (profiled)") for m in ("lg-fg-a", "bp")},
+        "whole step gflop": {m: gf(f"{m} step (profiled)") for m in ("lg-fg-a", "bp")},
+        "alone": {
+            label: {"ms": ms(label), "gflop": gf(label)}
+            for label in ("norms alone", "norms jvp alone", "local losses jvp alone")
+        },
+        "flop floor (lg-fg-a / bp, without noise)": compute["lg-fg-a"] / compute["bp"],
+        "time ratio of stage sums (lg-fg-a / bp)": sums["lg-fg-a"] / sums["bp"],
+        "time by op kind ms": {
+            m: {k: 1e3 * v for k, v in sorted(kinds[preset, m].items(), key=lambda kv: -kv[1])}
+            for m in ("lg-fg-a", "bp")
+        },
+    }
+
+
 def _params(model):
     return eqx.filter(model, eqx.is_inexact_array)
 
@@ -197,7 +388,48 @@ def _markdown(result: dict, config: BenchConfig) -> str:
                 f" {r['loss grad fused/naive time']:.2f}, {r['loss jvp fused/naive time']:.2f} |"
             )
         lines.append(line)
+    for r in result["rows"]:
+        if "profile" in r:
+            lines += ["", *_profile_markdown(r["preset"], r["profile"], config)]
     return "\n".join(lines)
+
+
+def _profile_markdown(preset: str, p: dict, config: BenchConfig) -> list[str]:
+    cell = lambda e: "–" if e is None else f"{e['ms']:.1f} | {e['gflop']:.3f}"  # noqa: E731
+    lines = [
+        f"**{preset}: where a step's time goes** (batch {config.batch_size}, LG-FG-A with "
+        f"{config.noise} noise; each stage compiled alone on inputs computed beforehand; "
+        "GFLOP from XLA's cost analysis)",
+        "",
+        "| stage | LG-FG-A ms | GFLOP | BP ms | GFLOP |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for e in p["stages"]:
+        lines.append(f"| {e['stage']} | {cell(e['lg-fg-a'])} | {cell(e['bp'])} |")
+    sums, whole, work = p["sum of stages ms"], p["whole step ms"], p["whole step gflop"]
+    lines += [
+        f"| sum of the stages | {sums['lg-fg-a']:.1f} | | {sums['bp']:.1f} | |",
+        f"| whole step, one program | {whole['lg-fg-a']:.1f} | {work['lg-fg-a']:.3f} | "
+        f"{whole['bp']:.1f} | {work['bp']:.3f} |",
+        "",
+        "Alone: "
+        + "; ".join(f"{k} {v['ms']:.1f} ms ({v['gflop']:.3f} GFLOP)" for k, v in p["alone"].items())
+        + ".",
+        "",
+        f"FLOP floor, LG-FG-A / BP without the noise: "
+        f"{p['flop floor (lg-fg-a / bp, without noise)']:.2f}; time ratio of the stage sums: "
+        f"{p['time ratio of stage sums (lg-fg-a / bp)']:.2f}; of the whole steps: "
+        f"{whole['lg-fg-a'] / whole['bp']:.2f}.",
+        "",
+        "| whole step, time by kind of XLA op (ms) | LG-FG-A | BP |",
+        "|---|---:|---:|",
+    ]
+    kinds = p["time by op kind ms"]
+    for kind in sorted(set(kinds["lg-fg-a"]) | set(kinds["bp"])):
+        lines.append(
+            f"| {kind} | {kinds['lg-fg-a'].get(kind, 0.0):.1f} | {kinds['bp'].get(kind, 0.0):.1f} |"
+        )
+    return lines
 
 
 def _cli() -> BenchConfig:
@@ -207,6 +439,10 @@ def _cli() -> BenchConfig:
     parser.add_argument("--presets", nargs="+", default=list(defaults.presets))
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--no-naive", action="store_true", help="skip the naive replicated losses")
+    parser.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    parser.add_argument(
+        "--noise", default=defaults.noise, help="LG-FG-A's noise in the profile (or rademacher)"
+    )
     parser.add_argument("--number", type=int, default=defaults.number, help="steps per timed round")
     parser.add_argument("--repeats", type=int, default=defaults.repeats, help="timed rounds")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -216,6 +452,8 @@ def _cli() -> BenchConfig:
         presets=tuple(args.presets),
         batch_size=args.batch_size,
         naive=not args.no_naive,
+        profile=not args.no_profile,
+        noise=args.noise,
         number=args.number,
         repeats=args.repeats,
         seed=args.seed,

@@ -111,6 +111,15 @@ def test_bench_localmixer_reports_time_and_memory_ratios(tmp_path):
     # With one patch and one group there is nothing to replicate: naive and fused cost the same.
     assert row["lg-bp fused/naive memory"] == pytest.approx(1.0, abs=0.1)
     assert "| S/1/1 |" in (tmp_path / "bench_localmixer.md").read_text()
+    profile = row["profile"]
+    stages = {e["stage"]: e for e in profile["stages"]}
+    # The tangent and the local updates each do matrix products; the noise is drawn, not free.
+    assert stages["tangent (jvp − forward)"]["lg-fg-a"]["gflop"] > 0
+    assert stages["local updates (x ⊗ δ̂, through the norms)"]["lg-fg-a"]["gflop"] > 0
+    assert stages["backward pass (grad − forward)"]["bp"]["gflop"] > 0
+    assert 0.3 < profile["flop floor (lg-fg-a / bp, without noise)"] < 3
+    assert profile["time by op kind ms"]["bp"]["matrix products"] > 0
+    assert "where a step's time goes" in (tmp_path / "bench_localmixer.md").read_text()
 
 
 def test_reproduce_localmixer_uses_the_papers_settings_and_writes_results(tmp_path):

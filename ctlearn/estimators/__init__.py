@@ -17,11 +17,15 @@ from ._fa import LocalGreedyFA as LocalGreedyFA
 from ._fdfa import FDFA as FDFA
 from ._fg_a import FGA as FGA
 from ._fg_a import LGFGA as LGFGA
+from ._fg_a import activity_directions as activity_directions
+from ._fg_a import activity_grads as activity_grads
 from ._fg_w import FGW as FGW
 from ._fg_w import LGFGW as LGFGW
 from ._local_bp import LocalBP as LocalBP
 from ._local_bp import LocalGreedyBP as LocalGreedyBP
 from ._noise import NOISES as NOISES
+from ._objective import block_losses as block_losses
+from ._objective import exact_head_grads as exact_head_grads
 
 ESTIMATORS: dict[str, type[AbstractEstimator]] = {
     "bp": BP,
