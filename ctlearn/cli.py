@@ -86,6 +86,7 @@ def _given_config(args: argparse.Namespace) -> dict[str, Any]:
         "seed",
         "data_dir",
         "data_source",
+        "input_scaling",
         "eval_batch_size",
         "devices",
         "augment",
@@ -189,6 +190,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", help="dataset name (see `ctlearn datasets`; default mnist1d)")
     train.add_argument("--data-dir", help="folder of IDX files or a TFDS data directory")
     train.add_argument("--data-source", choices=("auto", "local", "tfds"))
+    train.add_argument(
+        "--input-scaling",
+        choices=("standardise", "symmetric"),
+        help="images standardised per channel (default) or mapped onto [-1, 1]",
+    )
     train.add_argument("--model", help="architecture (see `ctlearn models`; default mlp)")
     train.add_argument("--widths", type=int, nargs="+", help="hidden widths of the MLP")
     train.add_argument("--activation", help="hidden activation of the MLP (relu, tanh, softplus)")

@@ -167,6 +167,18 @@ def test_idx_folder_loads_and_is_normalised(synthetic_idx_dir):
         assert split.y.dtype == np.int32
 
 
+def test_symmetric_scaling_maps_idx_images_onto_minus_one_to_one(synthetic_idx_dir):
+    folder, data = synthetic_idx_dir
+    ds = load_dataset("mnist", data_dir=folder, source="local", scaling="symmetric")
+    images, _ = data["train"]
+    # torchvision's Normalize(0.5, 0.5) after ToTensor: 0 -> -1, 255 -> 1 (synthetic images).
+    np.testing.assert_allclose(ds.train.x[..., 0], images / 127.5 - 1.0, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown input scaling 'unit'; valid: standardise"):
+        load_dataset("mnist", data_dir=folder, source="local", scaling="unit")
+    with pytest.raises(ValueError, match="does not apply; valid: standardise"):
+        load_dataset("mnist1d", scaling="symmetric")
+
+
 def test_corrupt_idx_files_raise_clear_errors(tmp_path):
     good = np.zeros((4, 28, 28), np.uint8)
     header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", *good.shape)

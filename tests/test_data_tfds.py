@@ -62,6 +62,12 @@ def test_small_tfds_datasets_load_into_memory(mock_tfds, name, mean, std, shape)
         np.testing.assert_array_equal(split.y, labels)
 
 
+def test_symmetric_scaling_of_a_tfds_dataset(mock_tfds):
+    ds = load_dataset("cifar10", source="tfds", scaling="symmetric")
+    images, _ = _raw("cifar10", "test")
+    np.testing.assert_allclose(ds.test.x, images / 127.5 - 1.0, rtol=0, atol=1e-6)
+
+
 def test_other_datasets_are_standardised_with_train_statistics(mock_tfds):
     ds = load_dataset("svhn_cropped")
     assert (ds.num_classes, ds.input_shape, len(ds.train)) == (10, (32, 32, 3), N)

@@ -122,6 +122,8 @@ def test_resume_may_extend_a_run_whose_schedule_ignores_its_length(mnist1d, tmp_
         ("method_options", {"temperature": 1}, "no option.*temperature; valid options: loss"),
         ("model_options", {"depth": 3}, "model 'mlp' has no option.*depth; valid options: widths"),
         ("data_source", "ftp", "unknown source 'ftp'; valid sources: auto, local, tfds"),
+        ("input_scaling", "unit", "unknown input_scaling 'unit'; valid: standardise, symmetric"),
+        ("input_scaling", "symmetric", "applies to \\[0, 255\\] images; mnist1d"),
         ("augment", "mixup", "unknown augment 'mixup'; valid: none, crop_flip, byol"),
         ("crop_area", 0.0, "crop_area must be a finite real number > 0 and <= 1, got 0.0"),
         ("views", 3, "unknown views 3; valid: 1, 2"),
@@ -227,3 +229,14 @@ def test_contrastive_training_needs_two_views_and_runs_on_them(mnist1d, tmp_path
     # Augmentation is part of the step's randomness: the same config gives the same weights.
     again = train(config, dataset=mnist1d, progress=False)
     assert tree_allclose(_weights(again), _weights(result), rtol=0, atol=0)
+
+
+def test_runs_saved_before_input_scaling_existed_still_resume():
+    # config.json files written before the option hold no input_scaling: they mean "standardise".
+    config = TrainConfig(**SMALL)
+    saved = json.loads(config.to_json())
+    del saved["input_scaling"]
+    config.resumable_as(TrainConfig.from_json(json.dumps(saved)))
+    symmetric = dataclasses.replace(config, dataset="fashion_mnist", input_scaling="symmetric")
+    with pytest.raises(ValueError, match="input_scaling: saved 'standardise', given 'symmetric'"):
+        symmetric.resumable_as(dataclasses.replace(config, dataset="fashion_mnist"))

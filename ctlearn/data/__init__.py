@@ -10,4 +10,5 @@ from ._load import check_dataset as check_dataset
 from ._load import load_dataset as load_dataset
 from ._split import ArraySplit as ArraySplit
 from ._split import Split as Split
+from ._stats import SCALINGS as SCALINGS
 from ._streaming import StreamingSplit as StreamingSplit

@@ -16,7 +16,7 @@ from ._dataset import Dataset
 from ._env import cache_root
 from ._errors import DatasetNotAvailableError
 from ._split import ArraySplit
-from ._stats import CHANNEL_STATS, standardise
+from ._stats import CHANNEL_STATS, check_scaling, scaling_stats, standardise
 
 # IDX type codes (third magic byte) and the big-endian element types they stand for.
 _IDX_TYPES = {
@@ -84,12 +84,15 @@ def load_idx(
     data_dir: str | os.PathLike | None,
     cache_dir: str | os.PathLike | None,
     image_size: int | None,
+    scaling: str = "standardise",
 ) -> Dataset:
-    """MNIST or Fashion-MNIST from a folder of the four IDX files, as NHWC [n, 28, 28, 1] inputs.
+    """MNIST or Fashion-MNIST from a folder of the four IDX files, as NHWC [n, 28, 28, 1] inputs
+    scaled as ``scaling`` says (``SCALINGS``).
 
     Looks in ``data_dir`` if given, else in the system folder (Fashion-MNIST:
     /usr/share/datasets/fashion-mnist) and in ``cache_root(cache_dir)/NAME``.
     """
+    check_scaling(scaling)
     if image_size is not None:
         raise ValueError(f"{name} images are 28x28; image_size={image_size} is not supported")
     if data_dir is not None:
@@ -108,7 +111,7 @@ def load_idx(
             f"{name}: the IDX files ({wanted}) are not in {' or '.join(map(str, candidates))}; "
             f"to get them, {_HOW_TO_GET[name]}"
         )
-    mean, std = CHANNEL_STATS[name]
+    mean, std = scaling_stats(scaling, CHANNEL_STATS[name], 1)
     train, test = (_read_split(*files[split], mean, std) for split in ("train", "test"))
     return Dataset(name, train, test, _NUM_CLASSES, train.input_shape, str(directory))
 

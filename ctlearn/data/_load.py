@@ -10,6 +10,7 @@ from ._dataset import Dataset
 from ._errors import DatasetNotAvailableError
 from ._idx import load_idx
 from ._mnist1d import load_mnist1d
+from ._stats import check_scaling
 from ._tfds import INSTALL_HINT, load_tfds, tfds_has
 
 Loader = Callable[..., Dataset]  # (name, *, data_dir, cache_dir, image_size) -> Dataset
@@ -73,6 +74,7 @@ def load_dataset(
     source: str = "auto",
     cache_dir: str | os.PathLike | None = None,
     image_size: int | None = None,
+    scaling: str = "standardise",
 ) -> Dataset:
     """The dataset called ``name`` (see ``available_datasets``), normalised, as train and test.
 
@@ -83,16 +85,25 @@ def load_dataset(
     ``$XDG_CACHE_HOME/ctlearn`` or ``~/.cache/ctlearn``); ``image_size`` is the side of the square
     crops of datasets streamed from disk (default 224). A TFDS dataset without a test split uses
     its validation split as ``test``. TFDS downloads missing data unless ``$CTLEARN_OFFLINE=1``.
+    ``scaling`` (``SCALINGS``): image inputs standardised per channel (default) or mapped from
+    [0, 255] onto [-1, 1] (``"symmetric"``, as the FDFA paper's code does).
 
     Raises ``DatasetNotAvailableError`` for an unknown name or data that is not there.
     """
     check_dataset(name, source)
+    check_scaling(scaling)
     entry = _lookup(name)
     loaders = entry.loaders if source == "auto" else {source: entry.loaders[source]}
     failures = []
     for label, loader in loaders.items():
         try:
-            return loader(name, data_dir=data_dir, cache_dir=cache_dir, image_size=image_size)
+            return loader(
+                name,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+                image_size=image_size,
+                scaling=scaling,
+            )
         except DatasetNotAvailableError as e:
             failures.append((label, e))
     if len(failures) == 1:

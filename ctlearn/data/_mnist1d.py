@@ -26,6 +26,7 @@ def load_mnist1d(
     data_dir: str | os.PathLike | None,
     cache_dir: str | os.PathLike | None,
     image_size: int | None,
+    scaling: str = "standardise",
 ) -> Dataset:
     """MNIST-1D with the package's default arguments: 4000/1000 sequences of 40 values, 10 classes.
 
@@ -39,6 +40,11 @@ def load_mnist1d(
         )
     if image_size is not None:
         raise ValueError(f"mnist1d holds sequences, not images: image_size={image_size} is invalid")
+    if scaling != "standardise":
+        raise ValueError(
+            f"mnist1d holds real-valued sequences, not [0, 255] images: input scaling "
+            f"{scaling!r} does not apply; valid: standardise"
+        )
     path = cache_root(cache_dir) / f"mnist1d-{_mnist1d_version()}.npz"
     arrays = _read_cache(path)
     if arrays is None:

@@ -17,6 +17,29 @@ CHANNEL_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+SCALINGS = ("standardise", "symmetric")
+"""How image inputs are scaled: ``standardise`` per channel with the training set's mean and std
+(ctlearn's default), or ``symmetric``, [0, 255] mapped linearly onto [-1, 1] (torchvision's
+``Normalize(0.5, 0.5)``, which the FDFA paper's code uses)."""
+
+
+def check_scaling(scaling: str) -> None:
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown input scaling {scaling!r}; valid: {', '.join(SCALINGS)}")
+
+
+def scaling_stats(
+    scaling: str, standard: tuple[tuple[float, ...], tuple[float, ...]] | None, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The (mean, std) per channel that ``standardise`` applies for ``scaling``: ``standard``
+    (the dataset's statistics, or ``None`` where they must be measured) when standardising,
+    (0.5, 0.5) per channel for the symmetric scaling."""
+    check_scaling(scaling)
+    if scaling == "symmetric":
+        return (0.5,) * channels, (0.5,) * channels
+    return standard
+
+
 def channel_stats(
     chunks: Iterable[Shaped[np.ndarray, "*batch channels"]], *, scale: float = 1.0
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:

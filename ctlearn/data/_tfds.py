@@ -15,7 +15,7 @@ from ._env import downloads_disabled
 from ._errors import DatasetNotAvailableError
 from ._network import describe_probe, network_reachable
 from ._split import ArraySplit, Split
-from ._stats import CHANNEL_STATS, channel_stats, standardise
+from ._stats import CHANNEL_STATS, channel_stats, check_scaling, scaling_stats, standardise
 from ._streaming import StreamingSplit
 
 INSTALL_HINT = "pip install 'ctlearn[tfds]'"
@@ -48,6 +48,7 @@ def load_tfds(
     data_dir: str | os.PathLike | None,
     cache_dir: str | os.PathLike | None,
     image_size: int | None,
+    scaling: str = "standardise",
 ) -> Dataset:
     """A TFDS image-classification dataset: its train split, and its test split (else validation).
 
@@ -56,6 +57,7 @@ def load_tfds(
     centre-cropped to ``image_size`` (default 224). ``data_dir`` is the TFDS data directory
     (default: TFDS's own); ``cache_dir`` is not used. Downloads unless ``$CTLEARN_OFFLINE`` is set.
     """
+    check_scaling(scaling)
     if image_size is not None and (
         isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
     ):
@@ -77,7 +79,7 @@ def load_tfds(
             f"{', '.join(splits) or 'none'}"
         )
     shape = tuple(builder.info.features[image_key].shape)
-    stats = CHANNEL_STATS.get(builder.name)
+    stats = scaling_stats(scaling, CHANNEL_STATS.get(builder.name), shape[-1])
     num_examples = splits["train"].num_examples + splits[test_split].num_examples
     variable = None in shape
     if variable or num_examples * math.prod(shape) * 4 > _MAX_IN_MEMORY_BYTES:

@@ -12,7 +12,7 @@ from typing import Any
 import optax
 
 from ..augment import Augmentation
-from ..data import check_dataset
+from ..data import SCALINGS, check_dataset
 from ..estimators import make_estimator
 from ..losses import LOSSES
 from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
@@ -34,12 +34,13 @@ class TrainConfig:
     is the per-epoch factor of the ``exp`` schedule; ``momentum`` is used by ``sgd`` and ``lars``.
     ``devices`` is how many devices share each batch (data parallelism, see ``DataParallel``):
     ``None`` takes every device JAX sees, 1 runs on one device without sharding; ``batch_size``
-    must be a multiple of it. ``augment`` transforms every training batch (``AUGMENTATIONS``:
-    "none", "crop_flip", or "byol", BYOL's two pipelines, whose crops keep at least ``crop_area``
-    of the input); ``views=2`` trains on two augmented views of every example, stacked on the
-    batch axis (contrastive objectives need it). Every value is checked when the config is
-    created, before any data is read or model built (whether that many devices exist is checked
-    when training starts).
+    must be a multiple of it. ``input_scaling`` (``ctlearn.data.SCALINGS``): images standardised
+    per channel, or mapped from [0, 255] onto [-1, 1] ("symmetric"). ``augment`` transforms
+    every training batch (``AUGMENTATIONS``: "none", "crop_flip", or "byol", BYOL's two
+    pipelines, whose crops keep at least ``crop_area`` of the input); ``views=2`` trains on two
+    augmented views of every example, stacked on the batch axis (contrastive objectives need
+    it). Every value is checked when the config is created, before any data is read or model
+    built (whether that many devices exist is checked when training starts).
     """
 
     dataset: str = "mnist1d"
@@ -60,6 +61,7 @@ class TrainConfig:
     method_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_dir: str | None = None
     data_source: str = "auto"
+    input_scaling: str = "standardise"
     eval_batch_size: int = 1000
     devices: int | None = None
     augment: str = "none"
@@ -108,6 +110,12 @@ class TrainConfig:
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise TypeError(f"data_dir must be a str path or None, got {self.data_dir!r}")
         check_dataset(self.dataset, self.data_source)
+        _check_choice("input_scaling", self.input_scaling, SCALINGS)
+        if self.input_scaling != "standardise" and self.dataset == "mnist1d":
+            raise ValueError(
+                f"input_scaling {self.input_scaling!r} applies to [0, 255] images; mnist1d's "
+                "real-valued sequences are standardised (input_scaling='standardise')"
+            )
         _check_model(self.model, self.model_options)
         self.make_estimator()  # raises for an unknown method or option, or an invalid value
 

@@ -262,7 +262,12 @@ def _params(model):
 
 
 def _load(config: TrainConfig) -> Dataset:
-    return load_dataset(config.dataset, data_dir=config.data_dir, source=config.data_source)
+    return load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        source=config.data_source,
+        scaling=config.input_scaling,
+    )
 
 
 def _check_finite(pending, state: TrainState, epoch: int, run_dir: _RunDir | None) -> None:
