@@ -52,6 +52,7 @@ from ctlearn.estimators import (
 )
 from ctlearn.losses import get_loss, linear_head_loss, naive_replicated_loss, replicated_loss
 from ctlearn.nn import ReplicatedHead, local_norm
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer
 
@@ -163,6 +164,7 @@ def main(config: BenchConfig) -> dict:
         rows.append(row)
     result = {
         "config": dataclasses.asdict(config),
+        "provenance": provenance(),
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "rows": rows,
