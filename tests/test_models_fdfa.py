@@ -58,6 +58,21 @@ def test_fdfa_fc_blocks_and_options():
         fdfa_fc(MNIST, 10, 1, key=jax.random.PRNGKey(0))
 
 
+def test_the_two_layer_fc_net_is_one_block_so_lg_fg_a_is_fg_a():
+    # Depth 2 is one hidden layer and the output: one block, no local head. Local-greedy learning
+    # then has nothing to separate: LG-FG-A gives FG-A's estimate for the same key (the paper
+    # reports no LG-FG-A at depth 2 for this reason).
+    model = fdfa_fc((12,), 3, 2, width=8, key=jax.random.PRNGKey(0))
+    assert model.num_blocks == 1 and model.heads == (None,)
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 12))
+    y = jnp.arange(5) % 3
+    key = jax.random.PRNGKey(2)
+    fg_a = make_estimator("fg-a").estimate(model, (x, y), None, key=key)[0]
+    lg_fg_a = make_estimator("lg-fg-a").estimate(model, (x, y), None, key=key)[0]
+    assert tree_allclose(fg_a, lg_fg_a, rtol=0, atol=0)
+    assert float(jnp.abs(fg_a.layers[0].weight).sum()) > 0
+
+
 @pytest.mark.parametrize(
     "input_shape, pre, activity",
     [
