@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import tree_allclose
 
-from ctlearn.diagnostics import sample_estimates, tree_cosine
+from ctlearn.diagnostics import compiled_matmul_flops, sample_estimates, tree_cosine
 from ctlearn.estimators import make_estimator
 from ctlearn.estimators._fa import feedback_alignment_grads
 from ctlearn.estimators._fg_a import spread
@@ -139,6 +139,23 @@ def test_local_update_is_the_gradient_through_the_layer(make, shape, norm_grad):
         exact = eqx.filter_grad(lambda m: jnp.sum(m.linear(h) * delta))(layer)
     assert tree_allclose(eqx.filter(local, eqx.is_array), exact, rtol=1e-5, atol=1e-6)
     assert tree_allclose(eqx.filter(recorded, eqx.is_array), exact, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["lg-fg-a", "lg-bp"])
+def test_pulling_back_through_the_norms_adds_no_matrix_product(method):
+    # The forward pass records each layer's linear output, so the local updates' pullback through
+    # the output normalisation ("norm_grad") costs elementwise work only. A local_grad that
+    # recomputed the linear map would add one product per layer here.
+    x = jax.random.normal(jax.random.key(3), (16, 8))
+    y = jnp.arange(16) % 3
+    estimator = make_estimator(method)
+
+    def flops(norm_grad):
+        model = _tiny(norm_grad=norm_grad, channels=32, groups=4)
+        fn = lambda m, x, y, k: estimator.estimate(m, (x, y), None, key=k)[0]  # noqa: E731
+        return compiled_matmul_flops(fn, model, x, y, jax.random.key(4))
+
+    assert flops(True) == flops(False) > 0
 
 
 def test_spread_gives_each_unit_its_replica_derivative():

@@ -69,7 +69,7 @@ def activity_grads(model, trace, d, u, *, greedy: bool, mask: bool) -> list:
         delta = spread(d_n / n, u[i])
         if mask:
             delta = jnp.where(layer.active(trace.pre[i]), delta, 0.0)
-        layer_grads.append(layer.local_grad(trace.inputs[i], delta))
+        layer_grads.append(layer.local_grad(trace.inputs[i], delta, trace.linear[i]))
     return layer_grads
 
 
