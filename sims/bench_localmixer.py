@@ -45,6 +45,7 @@ from ctlearn.diagnostics import (
 from ctlearn.estimators import (
     activity_directions,
     activity_grads,
+    activity_tangents,
     block_losses,
     exact_head_grads,
     make_estimator,
@@ -236,12 +237,7 @@ def _stages(preset: str, batch_size: int, noise: str, x, y, key):
         return block_losses(loss, m, trace, y), trace
 
     def tangent(m, x, y, u):
-        zeros = tuple(jnp.zeros_like(t) for t in u)
-        return jax.jvp(lambda p: forward_at(m, x, y, p), (zeros,), (u,), has_aux=True)
-
-    def forward_at(m, x, y, p):
-        trace = m(x, p, greedy=True)
-        return block_losses(loss, m, trace, y), trace
+        return activity_tangents(m, x, y, u, loss=loss, greedy=True)
 
     def updates(m, trace, d, u):
         return activity_grads(m, trace, d, u, greedy=True, mask=True)

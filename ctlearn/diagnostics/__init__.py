@@ -4,7 +4,6 @@ floating-point work and per-op profiles."""
 from ._angles import angle_degrees as angle_degrees
 from ._angles import gradient_angles as gradient_angles
 from ._fit import fit_power_law as fit_power_law
-from ._flops import compiled_flops as compiled_flops
 from ._flops import compiled_matmul_flops as compiled_matmul_flops
 from ._memory import compiled_memory as compiled_memory
 from ._ops import op_kind as op_kind

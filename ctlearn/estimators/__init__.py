@@ -19,6 +19,7 @@ from ._fg_a import FGA as FGA
 from ._fg_a import LGFGA as LGFGA
 from ._fg_a import activity_directions as activity_directions
 from ._fg_a import activity_grads as activity_grads
+from ._fg_a import activity_tangents as activity_tangents
 from ._fg_w import FGW as FGW
 from ._fg_w import LGFGW as LGFGW
 from ._local_bp import LocalBP as LocalBP

@@ -73,8 +73,10 @@ def activity_grads(model, trace, d, u, *, greedy: bool, mask: bool) -> list:
     return layer_grads
 
 
-def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: bool):
-    """The FG-A estimate for directions ``u`` (one per layer). Returns ``(grads, diagnostics)``."""
+def activity_tangents(model, x, y, u, *, loss: str, greedy: bool):
+    """One ``jax.jvp`` of the losses along directions ``u`` (one per layer, added at the
+    pre-activations): ``(losses, d, trace)`` with every block's losses (``greedy``) or the
+    network's alone, their directional derivatives ``d`` and the unperturbed forward trace."""
 
     def losses(p):
         trace = model(x, p, greedy=greedy)
@@ -82,7 +84,12 @@ def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: 
         return (per_block if greedy else per_block[-1:]), trace
 
     zeros = tuple(jnp.zeros_like(t) for t in u)
-    ell, d, trace = jax.jvp(losses, (zeros,), (u,), has_aux=True)
+    return jax.jvp(losses, (zeros,), (u,), has_aux=True)
+
+
+def activity_forward_gradient(model, x, y, u, *, loss: str, greedy: bool, mask: bool):
+    """The FG-A estimate for directions ``u`` (one per layer). Returns ``(grads, diagnostics)``."""
+    ell, d, trace = activity_tangents(model, x, y, u, loss=loss, greedy=greedy)
     layer_grads = activity_grads(model, trace, d, u, greedy=greedy, mask=mask)
     heads = exact_head_grads(loss, model, trace, y) if greedy else None
     diagnostics = {"loss": jnp.mean(ell[-1]), "logits": trace.logits}
