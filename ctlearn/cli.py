@@ -87,6 +87,7 @@ def _given_config(args: argparse.Namespace) -> dict[str, Any]:
         "data_dir",
         "data_source",
         "input_scaling",
+        "image_size",
         "eval_batch_size",
         "devices",
         "augment",
@@ -194,6 +195,11 @@ def _parser() -> argparse.ArgumentParser:
         "--input-scaling",
         choices=("standardise", "symmetric"),
         help="images standardised per channel (default) or mapped onto [-1, 1]",
+    )
+    train.add_argument(
+        "--image-size",
+        type=int,
+        help="resize the images to this square side (bilinear; e.g. 64 for alexnet on 28x28 data)",
     )
     train.add_argument("--model", help="architecture (see `ctlearn models`; default mlp)")
     train.add_argument("--widths", type=int, nargs="+", help="hidden widths of the MLP")

@@ -7,9 +7,11 @@ Defaults are the paper's settings (Appendix A): Adam with learning rate 1e-4 for
 the feedback weights, decayed by 0.95 after every epoch (the forward one), batch 64, softmax
 cross-entropy, no augmentation, Kaiming-uniform forward weights, zero forward weights for DFA.
 ``--input-scaling symmetric`` maps images onto [-1, 1] as the paper's code does (default: each
-channel standardised). Every run is a ``ctlearn train`` run folder under ``OUT/runs``: an
-interrupted reproduction continues where it stopped. Writes ``results.json``, ``results.md``
-(mean ± std test accuracy beside the paper's) and ``learning_curves.png`` to ``OUT``.
+channel standardised). ``--image-size 64`` resizes the images (bilinear), e.g. to train AlexNet
+(which needs at least 63×63) on 28×28 Fashion-MNIST. Every run is a ``ctlearn train`` run
+folder under ``OUT/runs``: an interrupted reproduction continues where it stopped. Writes
+``results.json``, ``results.md`` (mean ± std test accuracy beside the paper's) and
+``learning_curves.png`` to ``OUT``.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ReproduceConfig:
     lr_decay: float = 0.95
     init: str | None = None
     input_scaling: str = "standardise"
+    image_size: int | None = None
     data_dir: str | None = None
     out: str = "runs/reproduce_fdfa"
     progress: bool = True
@@ -97,13 +100,19 @@ class ReproduceConfig:
             method_options=options,
             data_dir=self.data_dir,
             input_scaling=self.input_scaling,
+            image_size=self.image_size,
         )
 
 
 def main(config: ReproduceConfig) -> dict:
     """Trains every (method, seed) run not yet complete, then writes the tables and figure."""
     out = Path(config.out)
-    data = load_dataset(config.dataset, data_dir=config.data_dir, scaling=config.input_scaling)
+    data = load_dataset(
+        config.dataset,
+        data_dir=config.data_dir,
+        scaling=config.input_scaling,
+        image_size=config.image_size,
+    )
     rows, curves = [], {}
     for spec in config.methods:
         accuracies, runs = [], []
@@ -165,6 +174,11 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
             if config.input_scaling == "standardise"
             else f", inputs scaled {config.input_scaling} ([0, 255] onto [-1, 1])"
         )
+        + (
+            ""
+            if config.image_size is None
+            else f", images resized to {config.image_size}×{config.image_size}"
+        )
         + ". Paper: Bacho & Chu, "
         f"{_TABLES[config.model]} (10 runs, 100 epochs).",
         "",
@@ -208,6 +222,11 @@ def _cli() -> ReproduceConfig:
         choices=("standardise", "symmetric"),
         help="images standardised per channel (default) or mapped onto [-1, 1] (the paper's code)",
     )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        help="resize images to this square side (alexnet needs at least 63; default: as stored)",
+    )
     parser.add_argument("--data-dir")
     parser.add_argument("--out", default=defaults.out)
     parser.add_argument("--no-progress", action="store_true")
@@ -226,6 +245,7 @@ def _cli() -> ReproduceConfig:
         lr_decay=args.lr_decay,
         init=args.init,
         input_scaling=args.input_scaling,
+        image_size=args.image_size,
         data_dir=args.data_dir,
         out=args.out,
         progress=not args.no_progress,

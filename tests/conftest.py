@@ -1,4 +1,7 @@
+import gzip
 import os
+import struct
+from pathlib import Path
 
 os.environ.setdefault("CTLEARN_OFFLINE", "1")  # never let a test wait on TFDS downloads
 
@@ -24,3 +27,31 @@ def tree_allclose(a, b, **tolerances) -> bool:
     return len(la) == len(lb) and all(
         np.allclose(np.asarray(x), np.asarray(y), **tolerances) for x, y in zip(la, lb)
     )
+
+
+_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i2"): 0x0B, np.dtype(">f4"): 0x0D}
+
+
+def write_idx(path: Path, array: np.ndarray, *, compress: bool = False) -> Path:
+    """Writes ``array`` as an IDX file (magic 00 00 type ndim, big-endian dims, big-endian data)."""
+    big_endian = array.astype(array.dtype.newbyteorder(">"))
+    magic = bytes([0, 0, _IDX_CODES[big_endian.dtype], array.ndim])
+    header = magic + struct.pack(f">{array.ndim}I", *array.shape)
+    data = header + big_endian.tobytes()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+@pytest.fixture
+def synthetic_idx_dir(tmp_path):
+    """A folder of the four MNIST IDX files holding synthetic images (train gzipped, test not)."""
+    rng = np.random.default_rng(0)
+    data = {}
+    for split, n, compress in (("train", 12, True), ("t10k", 5, False)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n, dtype=np.uint8)
+        suffix = ".gz" if compress else ""
+        write_idx(tmp_path / f"{split}-images-idx3-ubyte{suffix}", images, compress=compress)
+        write_idx(tmp_path / f"{split}-labels-idx1-ubyte{suffix}", labels, compress=compress)
+        data[split] = (images, labels)
+    return tmp_path, data

@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from conftest import write_idx
 
 from ctlearn.data import (
     ArraySplit,
@@ -24,22 +25,11 @@ from ctlearn.data import (
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
-_IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(">i2"): 0x0B, np.dtype(">f4"): 0x0D}
 
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     monkeypatch.setenv("CTLEARN_OFFLINE", "1")  # a TFDS fallback must never wait on the network
-
-
-def write_idx(path: Path, array: np.ndarray, *, compress: bool = False) -> Path:
-    """Writes ``array`` as an IDX file (magic 00 00 type ndim, big-endian dims, big-endian data)."""
-    big_endian = array.astype(array.dtype.newbyteorder(">"))
-    magic = bytes([0, 0, _IDX_CODES[big_endian.dtype], array.ndim])
-    header = magic + struct.pack(f">{array.ndim}I", *array.shape)
-    data = header + big_endian.tobytes()
-    path.write_bytes(gzip.compress(data) if compress else data)
-    return path
 
 
 # --- MNIST-1D ---------------------------------------------------------------------------------
@@ -139,21 +129,6 @@ def test_read_idx_round_trips(tmp_path, dtype, compress):
     np.testing.assert_array_equal(read, array)
 
 
-@pytest.fixture
-def synthetic_idx_dir(tmp_path):
-    """A folder of the four MNIST IDX files holding synthetic images (train gzipped, test not)."""
-    rng = np.random.default_rng(0)
-    data = {}
-    for split, n, compress in (("train", 12, True), ("t10k", 5, False)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, n, dtype=np.uint8)
-        suffix = ".gz" if compress else ""
-        write_idx(tmp_path / f"{split}-images-idx3-ubyte{suffix}", images, compress=compress)
-        write_idx(tmp_path / f"{split}-labels-idx1-ubyte{suffix}", labels, compress=compress)
-        data[split] = (images, labels)
-    return tmp_path, data
-
-
 def test_idx_folder_loads_and_is_normalised(synthetic_idx_dir):
     folder, data = synthetic_idx_dir
     ds = load_dataset("mnist", data_dir=folder, source="local")
@@ -177,6 +152,54 @@ def test_symmetric_scaling_maps_idx_images_onto_minus_one_to_one(synthetic_idx_d
         load_dataset("mnist", data_dir=folder, source="local", scaling="unit")
     with pytest.raises(ValueError, match="does not apply; valid: standardise"):
         load_dataset("mnist1d", scaling="symmetric")
+
+
+def _bilinear_2x(images: np.ndarray) -> np.ndarray:
+    """Doubles each side by hand: with pixel centres at half-integers, output pixel i samples the
+    input at i/2 - 1/4, i.e. 3/4 of its nearer and 1/4 of its farther neighbour, the nearer one
+    alone at the borders."""
+
+    def along(x, axis):
+        n = x.shape[axis]
+        near = np.repeat(np.arange(n), 2)  # output 2k and 2k+1 lie nearest input k
+        far = np.clip(near + np.tile([-1, 1], n), 0, n - 1)
+        return 0.75 * np.take(x, near, axis) + 0.25 * np.take(x, far, axis)
+
+    return along(along(images, 1), 2)
+
+
+def test_idx_images_are_resized_bilinearly(synthetic_idx_dir):
+    folder, data = synthetic_idx_dir
+    ds = load_dataset("mnist", data_dir=folder, source="local", image_size=56)
+    assert ds.input_shape == (56, 56, 1) and ds.train.x.shape == (12, 56, 56, 1)
+    for split, name in ((ds.train, "train"), (ds.test, "t10k")):
+        images, labels = data[name]
+        standardised = (images[..., None] / 255 - MNIST_MEAN) / MNIST_STD
+        np.testing.assert_allclose(split.x, _bilinear_2x(standardised), rtol=0, atol=1e-4)
+        np.testing.assert_array_equal(split.y, labels)
+    # Shrinking averages (antialiasing): a 28-pixel side halved gives 2x2 means in the interior.
+    small = load_dataset("mnist", data_dir=folder, source="local", image_size=14).train.x
+    assert small.shape == (12, 14, 14, 1)
+    mean = (data["train"][0][..., None] / 255 - MNIST_MEAN) / MNIST_STD
+    np.testing.assert_allclose(small.mean(), mean.mean(), rtol=0, atol=1e-3)
+    assert small.std() < mean.std()  # averaging neighbours of random images lowers the spread
+
+
+def test_bad_image_sizes_are_refused_before_any_work(synthetic_idx_dir, monkeypatch):
+    folder, _ = synthetic_idx_dir
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="image_size must be a positive int or None"):
+            load_dataset("mnist", data_dir=folder, source="local", image_size=bad)
+    with pytest.raises(ValueError, match="mnist1d holds sequences, not images"):
+        load_dataset("mnist1d", image_size=64)
+    import ctlearn.data._resize as resize
+
+    monkeypatch.setattr(resize, "MAX_RESIZED_BYTES", 2**20)
+    with pytest.raises(
+        ValueError,
+        match="mnist at 256×256 would hold 4 MiB in memory, over the 1 MiB limit; choose a smaller",
+    ):
+        load_dataset("mnist", data_dir=folder, source="local", image_size=256)
 
 
 def test_corrupt_idx_files_raise_clear_errors(tmp_path):

@@ -11,7 +11,13 @@ import jax
 import numpy as np
 import pytest
 
-from ctlearn.data import DatasetNotAvailableError, StreamingSplit, batches, load_dataset
+from ctlearn.data import (
+    ArraySplit,
+    DatasetNotAvailableError,
+    StreamingSplit,
+    batches,
+    load_dataset,
+)
 
 tfds = pytest.importorskip("tensorflow_datasets")
 pytest.importorskip("tensorflow")  # the one TensorFlow import of this file
@@ -81,9 +87,27 @@ def test_fashion_mnist_falls_back_to_tfds_without_idx_files(mock_tfds, tmp_path)
     assert ds.train.x.shape == (N, 28, 28, 1)
 
 
-def test_image_size_is_rejected_for_in_memory_datasets(mock_tfds):
-    with pytest.raises(ValueError, match="leave image_size=None"):
-        load_dataset("cifar10", image_size=64)
+@pytest.mark.parametrize("side", [48, 20])
+def test_in_memory_datasets_are_resized_as_tensorflow_resizes(mock_tfds, side):
+    import tensorflow as tf
+
+    ds = load_dataset("cifar10", source="tfds", scaling="symmetric", image_size=side)
+    assert ds.input_shape == (side, side, 3) and isinstance(ds.test.x, np.ndarray)
+    images, labels = _raw("cifar10", "test")
+    # TensorFlow's own bilinear resize (antialiased when shrinking), independent of JAX's.
+    expected = tf.image.resize(images / 127.5 - 1.0, (side, side), "bilinear", antialias=True)
+    np.testing.assert_allclose(ds.test.x, expected.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_array_equal(ds.test.y, labels)
+
+
+def test_a_resized_dataset_too_large_for_memory_is_streamed(mock_tfds, monkeypatch):
+    import ctlearn.data._tfds as tfds_loader
+
+    # 48 examples of 32x32x3 fit under the limit, at 64x64 they do not: streamed at 64x64.
+    monkeypatch.setattr(tfds_loader, "_MAX_IN_MEMORY_BYTES", 2 * N * 32 * 32 * 3 * 4)
+    assert isinstance(load_dataset("cifar10", image_size=32).train, ArraySplit)
+    ds = load_dataset("cifar10", image_size=64)
+    assert isinstance(ds.train, StreamingSplit) and ds.input_shape == (64, 64, 3)
 
 
 def _epoch(split, batch_size, **kwargs):

@@ -86,6 +86,18 @@ def test_reproduce_fdfa_init_reaches_every_method_but_dfa_and_a_bad_one_fails_fi
         ReproduceConfig(methods=("fg-w",), init="bogus")
 
 
+def test_reproduce_fdfa_resizes_for_alexnet_and_refuses_a_bad_size_first():
+    from sims.reproduce_fdfa import ReproduceConfig, _markdown
+
+    config = ReproduceConfig(model="alexnet", methods=("bp", "fdfa"), image_size=64, seeds=1)
+    assert {config.train_config(m, 0).image_size for m in config.methods} == {64}
+    row = dict(method="bp", test_acc_mean=50.0, test_acc_std=0.0, test_acc_runs=[50.0])
+    row.update(paper_mean=None, paper_std=None, difference=None)
+    assert "images resized to 64×64" in _markdown(config, [row])
+    with pytest.raises(ValueError, match="image_size must be an integer >= 1, got 0"):
+        ReproduceConfig(model="alexnet", image_size=0)
+
+
 def test_paper_table_lookup():
     from sims.fdfa_paper import paper_accuracy
 

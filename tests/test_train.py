@@ -124,6 +124,8 @@ def test_resume_may_extend_a_run_whose_schedule_ignores_its_length(mnist1d, tmp_
         ("data_source", "ftp", "unknown source 'ftp'; valid sources: auto, local, tfds"),
         ("input_scaling", "unit", "unknown input_scaling 'unit'; valid: standardise, symmetric"),
         ("input_scaling", "symmetric", "applies to \\[0, 255\\] images; mnist1d"),
+        ("image_size", 0, "image_size must be an integer >= 1, got 0"),
+        ("image_size", 32, "image_size 32 resizes images; mnist1d holds sequences"),
         ("augment", "mixup", "unknown augment 'mixup'; valid: none, crop_flip, byol"),
         ("crop_area", 0.0, "crop_area must be a finite real number > 0 and <= 1, got 0.0"),
         ("views", 3, "unknown views 3; valid: 1, 2"),
@@ -229,6 +231,26 @@ def test_contrastive_training_needs_two_views_and_runs_on_them(mnist1d, tmp_path
     # Augmentation is part of the step's randomness: the same config gives the same weights.
     again = train(config, dataset=mnist1d, progress=False)
     assert tree_allclose(_weights(again), _weights(result), rtol=0, atol=0)
+
+
+def test_image_size_resizes_the_dataset_the_run_loads(synthetic_idx_dir, tmp_path):
+    folder, data = synthetic_idx_dir  # synthetic 28x28 images in IDX files
+    config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(folder),
+        data_source="local",
+        model="fdfa_cnn",
+        image_size=36,
+        epochs=1,
+        batch_size=4,
+    )
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.model.input_shape == (36, 36, 1)
+    assert np.isfinite(result.metrics[-1]["train_loss"])
+    assert load_run(tmp_path / "run").model.input_shape == (36, 36, 1)
+    native = load_dataset("mnist", data_dir=folder, source="local")
+    with pytest.raises(ValueError, match="image_size is 36, but the given dataset's inputs have"):
+        train(config, dataset=native, progress=False)
 
 
 def test_runs_saved_before_input_scaling_existed_still_resume():

@@ -15,6 +15,7 @@ from jaxtyping import Shaped
 from ._dataset import Dataset
 from ._env import cache_root
 from ._errors import DatasetNotAvailableError
+from ._resize import check_image_size, resize_splits
 from ._split import ArraySplit
 from ._stats import CHANNEL_STATS, check_scaling, scaling_stats, standardise
 
@@ -87,14 +88,14 @@ def load_idx(
     scaling: str = "standardise",
 ) -> Dataset:
     """MNIST or Fashion-MNIST from a folder of the four IDX files, as NHWC [n, 28, 28, 1] inputs
-    scaled as ``scaling`` says (``SCALINGS``).
+    scaled as ``scaling`` says (``SCALINGS``), or [n, image_size, image_size, 1] if
+    ``image_size`` is given (bilinear resizing, ``resize_splits``).
 
     Looks in ``data_dir`` if given, else in the system folder (Fashion-MNIST:
     /usr/share/datasets/fashion-mnist) and in ``cache_root(cache_dir)/NAME``.
     """
     check_scaling(scaling)
-    if image_size is not None:
-        raise ValueError(f"{name} images are 28x28; image_size={image_size} is not supported")
+    check_image_size(image_size)
     if data_dir is not None:
         candidates = (Path(data_dir).expanduser(),)
     else:
@@ -113,6 +114,8 @@ def load_idx(
         )
     mean, std = scaling_stats(scaling, CHANNEL_STATS[name], 1)
     train, test = (_read_split(*files[split], mean, std) for split in ("train", "test"))
+    if image_size is not None:
+        train, test = resize_splits(name, (train, test), image_size)
     return Dataset(name, train, test, _NUM_CLASSES, train.input_shape, str(directory))
 
 

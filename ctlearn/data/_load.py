@@ -82,7 +82,8 @@ def load_dataset(
     ``"tfds"`` (TensorFlow Datasets) or ``"auto"`` (local first, then TFDS). ``data_dir`` is the
     folder holding the IDX files (mnist, fashion_mnist) or the TFDS data directory (mnist1d takes
     none); ``cache_dir`` is where ctlearn caches what it generates (default ``$CTLEARN_CACHE``,
-    ``$XDG_CACHE_HOME/ctlearn`` or ``~/.cache/ctlearn``); ``image_size`` is the side of the square
+    ``$XDG_CACHE_HOME/ctlearn`` or ``~/.cache/ctlearn``); ``image_size`` resizes in-memory
+    image datasets to ``image_size``×``image_size`` (bilinear) and is the side of the square
     crops of datasets streamed from disk (default 224). A TFDS dataset without a test split uses
     its validation split as ``test``. TFDS downloads missing data unless ``$CTLEARN_OFFLINE=1``.
     ``scaling`` (``SCALINGS``): image inputs standardised per channel (default) or mapped from

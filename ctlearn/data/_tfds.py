@@ -14,6 +14,7 @@ from ._dataset import Dataset
 from ._env import downloads_disabled
 from ._errors import DatasetNotAvailableError
 from ._network import describe_probe, network_reachable
+from ._resize import check_image_size, resize_splits
 from ._split import ArraySplit, Split
 from ._stats import CHANNEL_STATS, channel_stats, check_scaling, scaling_stats, standardise
 from ._streaming import StreamingSplit
@@ -52,16 +53,14 @@ def load_tfds(
 ) -> Dataset:
     """A TFDS image-classification dataset: its train split, and its test split (else validation).
 
-    Small datasets are read into memory; those with images of varying size or too large for
-    memory (e.g. imagenet2012) become ``StreamingSplit``s whose images are resized and
-    centre-cropped to ``image_size`` (default 224). ``data_dir`` is the TFDS data directory
+    Small datasets are read into memory, their images resized to ``image_size``×``image_size``
+    if it is given; those with images of varying size or too large for memory at that size (e.g.
+    imagenet2012) become ``StreamingSplit``s whose images are resized and centre-cropped to
+    ``image_size`` (default 224). ``data_dir`` is the TFDS data directory
     (default: TFDS's own); ``cache_dir`` is not used. Downloads unless ``$CTLEARN_OFFLINE`` is set.
     """
     check_scaling(scaling)
-    if image_size is not None and (
-        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
-    ):
-        raise ValueError(f"image_size must be a positive int or None, got {image_size!r}")
+    check_image_size(image_size)
     tfds = _import_tfds(name)
     try:
         builder = tfds.builder(
@@ -82,19 +81,15 @@ def load_tfds(
     stats = scaling_stats(scaling, CHANNEL_STATS.get(builder.name), shape[-1])
     num_examples = splits["train"].num_examples + splits[test_split].num_examples
     variable = None in shape
-    if variable or num_examples * math.prod(shape) * 4 > _MAX_IN_MEMORY_BYTES:
-        side = image_size or (_DEFAULT_IMAGE_SIZE if variable else shape[0])
-        resize = variable or image_size is not None
-        example_shape = (side, side, shape[-1]) if resize else shape
+    side = image_size or (_DEFAULT_IMAGE_SIZE if variable else shape[0])
+    resize = variable or image_size is not None
+    example_shape = (side, side, shape[-1]) if resize else shape
+    if variable or num_examples * math.prod(example_shape) * 4 > _MAX_IN_MEMORY_BYTES:
         train, test = _streaming(builder, ("train", test_split), example_shape, resize, stats)
     else:
-        if image_size is not None:
-            raise ValueError(
-                f"image_size applies to datasets streamed from disk (images of varying size or "
-                f"too large for memory); {name} is read into memory at its own shape {shape}, "
-                "so leave image_size=None"
-            )
         train, test = _in_memory(tfds, builder, ("train", test_split), stats)
+        if image_size is not None:
+            train, test = resize_splits(name, (train, test), image_size)
     where = str(builder.data_dir) + ("" if test_split == "test" else f"; test split: {test_split}")
     num_classes = builder.info.features[label_key].num_classes
     return Dataset(

@@ -35,7 +35,9 @@ class TrainConfig:
     ``devices`` is how many devices share each batch (data parallelism, see ``DataParallel``):
     ``None`` takes every device JAX sees, 1 runs on one device without sharding; ``batch_size``
     must be a multiple of it. ``input_scaling`` (``ctlearn.data.SCALINGS``): images standardised
-    per channel, or mapped from [0, 255] onto [-1, 1] ("symmetric"). ``augment`` transforms
+    per channel, or mapped from [0, 255] onto [-1, 1] ("symmetric"). ``image_size`` resizes the
+    dataset's images to that square side (bilinear; e.g. 64 for AlexNet on Fashion-MNIST).
+    ``augment`` transforms
     every training batch (``AUGMENTATIONS``: "none", "crop_flip", or "byol", BYOL's two
     pipelines, whose crops keep at least ``crop_area`` of the input); ``views=2`` trains on two
     augmented views of every example, stacked on the batch axis (contrastive objectives need
@@ -62,6 +64,7 @@ class TrainConfig:
     data_dir: str | None = None
     data_source: str = "auto"
     input_scaling: str = "standardise"
+    image_size: int | None = None
     eval_batch_size: int = 1000
     devices: int | None = None
     augment: str = "none"
@@ -116,6 +119,13 @@ class TrainConfig:
                 f"input_scaling {self.input_scaling!r} applies to [0, 255] images; mnist1d's "
                 "real-valued sequences are standardised (input_scaling='standardise')"
             )
+        if self.image_size is not None:
+            _check_int("image_size", self.image_size, minimum=1)
+            if self.dataset == "mnist1d":
+                raise ValueError(
+                    f"image_size {self.image_size} resizes images; mnist1d holds sequences "
+                    "(leave image_size=None)"
+                )
         _check_model(self.model, self.model_options)
         self.make_estimator()  # raises for an unknown method or option, or an invalid value
 

@@ -102,6 +102,13 @@ def train(
         raise ValueError(f"stop_after_epochs must be a positive int, got {stop_after_epochs!r}")
     if out is not None and not os.fspath(out).strip():
         raise ValueError(f"the output folder is empty ({os.fspath(out)!r}): name a folder")
+    if dataset is not None and config.image_size is not None:
+        side = config.image_size
+        if tuple(dataset.input_shape[:2]) != (side, side):
+            raise ValueError(
+                f"config.image_size is {side}, but the given dataset's inputs have shape "
+                f"{dataset.input_shape}: load it with load_dataset(..., image_size={side})"
+            )
     parallel = data_parallel(config.devices)
     if parallel is not None:
         parallel.check_batch_size(config.batch_size)
@@ -267,6 +274,7 @@ def _load(config: TrainConfig) -> Dataset:
         data_dir=config.data_dir,
         source=config.data_source,
         scaling=config.input_scaling,
+        image_size=config.image_size,
     )
 
 
