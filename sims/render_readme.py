@@ -1,0 +1,98 @@
+"""Fill the README's result tables from the committed files under ``results/``.
+
+    python -m sims.render_readme [--check] [--readme README.md]
+
+A table in the README is rendered, not typed, when it sits between two markers that name its
+source, a Markdown file of the repository and, after ``#``, which of its tables (default 1):
+
+    <!-- table: results/fdfa_fc2/seeds3/results.md -->
+    | method | ctlearn | paper | difference |
+    ...
+    <!-- /table -->
+
+Everything between the markers is replaced by that table of the source, copied as it stands.
+``--check`` changes nothing and exits with status 1 when the README differs from its rendering
+(the test suite checks it too), naming each table that is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from ctlearn._atomic import atomic_write_text
+from ctlearn._usererror import prepare_parser, run_main
+
+ROOT = Path(__file__).resolve().parent.parent
+_BLOCK = re.compile(
+    r"(?P<open><!-- table: (?P<source>[^#\s]+)(?:#(?P<index>\d+))? -->\n)"
+    r"(?P<body>.*?)"
+    r"(?P<close><!-- /table -->)",
+    re.DOTALL,
+)
+
+
+def markdown_tables(text: str) -> list[str]:
+    """The Markdown tables of ``text`` in order, each as its lines (ending in a newline): a run
+    of lines starting with ``|`` whose second line is a header rule (``|---|...``)."""
+    tables, run = [], []
+    for line in text.splitlines(keepends=True) + [""]:
+        if line.startswith("|"):
+            run.append(line if line.endswith("\n") else line + "\n")
+            continue
+        if len(run) >= 2 and re.fullmatch(r"\|(\s*:?-+:?\s*\|)+\s*", run[1]):
+            tables.append("".join(run))
+        run = []
+    return tables
+
+
+def render(readme: str, root: Path = ROOT) -> tuple[str, list[str]]:
+    """``readme`` with every marked table replaced from its source, and the sources whose
+    table changed. Raises for a missing source or table, before anything is written."""
+    changed = []
+
+    def fill(match: re.Match) -> str:
+        source, index = match["source"], int(match["index"] or 1)
+        path = root / source
+        if not path.is_file():
+            raise FileNotFoundError(f"README table source {source} does not exist (under {root})")
+        tables = markdown_tables(path.read_text(encoding="utf-8"))
+        if not 1 <= index <= len(tables):
+            raise ValueError(
+                f"README asks for table {index} of {source}, which has {len(tables)} table(s)"
+            )
+        table = tables[index - 1]
+        if match["body"] != table:
+            changed.append(f"{source}#{index}")
+        return match["open"] + table + match["close"]
+
+    return _BLOCK.sub(fill, readme), changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    prepare_parser(parser)
+    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--check", action="store_true", help="report, change nothing")
+    args = parser.parse_args(argv)
+    path = Path(args.readme)
+    if not path.is_file():
+        raise FileNotFoundError(f"--readme {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    rendered, changed = render(text, root=path.resolve().parent)
+    if args.check:
+        for source in changed:
+            print(f"out of date: the table from {source}")
+        return 1 if changed else 0
+    if changed:
+        atomic_write_text(path, rendered)
+    print(
+        f"{path}: {len(changed)} table(s) updated" + (f" ({', '.join(changed)})" if changed else "")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
