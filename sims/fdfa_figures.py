@@ -51,9 +51,16 @@ from jaxtyping import Array
 from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import Dataset, batches, load_dataset, num_batches
-from ctlearn.diagnostics import fit_power_law, sample_estimates, stack_leaves, tree_cosine
-from ctlearn.estimators import AbstractEstimator, make_estimator
-from ctlearn.losses import get_loss
+from ctlearn.diagnostics import (
+    converged_feedback,
+    first_layer_variance_terms,
+    fit_power_law,
+    layer_angles,
+    normalised_variance_of,
+    predicted_relative_variance,
+    relative_variance,
+)
+from ctlearn.estimators import AbstractEstimator, NoisyBP, make_estimator
 from ctlearn.plotting import save_figure
 from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, train_step
 from models import fdfa_fc
@@ -156,114 +163,6 @@ def two_layer_net(n0: int, n1: int, num_classes: int, key) -> Any:
     return fdfa_fc((n0,), num_classes, depth=2, width=n1, local_heads=False, key=key)
 
 
-@eqx.filter_jit
-def converged_feedback(model, x: Array) -> tuple[Array, ...]:
-    """What FDFA's feedback converges to: for every hidden layer l, the batch mean of
-    ∂logits/∂y_l [n_out, n_l] (the expectation of its target d ⊗ u, eq. 12)."""
-    shapes = model.activity_shapes(x[:1])[:-1]
-    zeros = tuple(jnp.zeros(s.shape[1:], s.dtype) for s in shapes)
-
-    def jacobians(xi):
-        def logits(post):
-            return model(xi[None], post=tuple(p[None] for p in post) + (None,)).logits[0]
-
-        return jax.jacrev(logits)(zeros)
-
-    return tuple(jnp.mean(j, axis=0) for j in jax.vmap(jacobians)(x))
-
-
-def _flat(tree) -> Array:
-    return jnp.concatenate(
-        [jnp.ravel(a) for a in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    )
-
-
-@eqx.filter_jit
-def _variance_terms(estimators, model, states, x, y, keys, draws: int, chunk: int):
-    loss = estimators[0].loss
-    bp = make_estimator("bp", loss=loss)
-    loss_fn = get_loss(loss)
-    depth = len(model.layers)
-
-    def one(args):
-        xi, yi, key = args
-        batch = (xi[None], yi[None])
-        reference = _flat(bp.estimate(model, batch, None, key=key)[0].layers[0])
-
-        def add_chunk(sums, chunk_key):
-            def draw(k):
-                estimates = [
-                    est.estimate(model, batch, st, key=jax.random.fold_in(k, i))[0]
-                    for i, (est, st) in enumerate(zip(estimators, states))
-                ]
-                return jnp.stack([_flat(g.layers[0]) for g in estimates])
-
-            g = jax.vmap(draw)(jax.random.split(chunk_key, chunk)) - reference
-            return (sums[0] + jnp.sum(g, 0), sums[1] + jnp.sum(g * g, 0)), None
-
-        zeros = jnp.zeros((len(estimators),) + reference.shape, reference.dtype)
-        (s1, s2), _ = jax.lax.scan(add_chunk, (zeros, zeros), jax.random.split(key, draws // chunk))
-        variance = (s2 - s1 * s1 / draws) / (draws - 1)  # unbiased; shifted by the mean: exact
-
-        # What the exact Gaussian predictions need: a = ∂L/∂y¹ and the active units.
-        trace = model(batch[0])
-
-        def batch_loss(post):
-            out = model(batch[0], post=(post,) + (None,) * (depth - 1))
-            return jnp.mean(loss_fn(out.logits, batch[1]))
-
-        a = jax.grad(batch_loss)(jnp.zeros_like(trace.inputs[1]))
-        return {
-            "var": jnp.mean(variance, axis=1),
-            "sq": jnp.mean(reference**2),
-            "n_active": jnp.sum(model.layers[0].active(trace.pre[0])).astype(jnp.float32),
-            "a2": jnp.sum(a**2),
-            "x2": jnp.sum(trace.inputs[0] ** 2) + 1.0,  # the bias is an input of 1
-        }
-
-    return jax.lax.map(one, (x, y, keys))
-
-
-def variance_terms(
-    estimators, model, x: Array, y: Array, states=None, *, draws: int, chunk: int, key
-) -> list[dict[str, np.ndarray]]:
-    """For each of ``estimators`` (with its state from ``states``, default ``None``), per example
-    of ``x``: ``var``, the element mean of Var_v[g(W¹) | x] over ``draws`` perturbations
-    (unbiased); ``sq``, the element mean of the squared BP gradient of W¹ (weights and bias);
-    ``n_active``, ``a2`` = ‖∂L/∂y¹‖², ``x2`` = ‖x‖² + 1 and ``params`` = P, the elements of W¹
-    and its bias.
-    One compiled computation per network shape serves all the estimators."""
-    estimators = tuple(estimators)
-    states = (None,) * len(estimators) if states is None else tuple(states)
-    keys = jax.random.split(key, x.shape[0])
-    out = _variance_terms(estimators, model, states, x, y, keys, draws, chunk)
-    shared = {k: np.asarray(v, np.float64) for k, v in out.items() if k != "var"}
-    shared["params"] = float(_flat(model.layers[0]).size)
-    var = np.asarray(out["var"], np.float64)
-    return [{**shared, "var": var[:, i]} for i in range(len(estimators))]
-
-
-def relative_variance(terms: dict) -> float:
-    """E_x Var_v[g | x] in units of E_x (∂L/∂w)²: element means, averaged over the examples."""
-    return float(np.sum(terms["var"]) / np.sum(terms["sq"]))
-
-
-def predicted_relative_variance(method: str, terms: dict, alpha: float = 1.0) -> float:
-    """The exact relative variance for Gaussian perturbations (Lemma 4, one example at a time):
-    FG-W 1 + P (Prop. 5), FG-A 1 + n_active (Prop. 6), FDFA with converged feedback and an SGD
-    feedback step α: α²(1 + n_active ‖a‖²/‖δ‖²) (Prop. 2), where a = ∂L/∂y¹ and δ = ∂L/∂z¹ (a
-    masked by the active units); ratios of sums over the examples."""
-    sq, n = terms["sq"], terms["n_active"]
-    if method == "fg-w":
-        return 1.0 + terms["params"]
-    if method == "fg-a":
-        return float(np.sum(sq * (1.0 + n)) / np.sum(sq))
-    if method == "fdfa":
-        extra = n * terms["a2"] * terms["x2"] / terms["params"]
-        return float(alpha**2 * np.sum(sq + extra) / np.sum(sq))
-    raise ValueError(f"no prediction for {method!r}")
-
-
 def _pm(value: float, stderr: float, digits: int = 2) -> str:
     """``value ± stderr`` with enough digits to show the error; a two-point fit has none."""
     if not math.isfinite(stderr):
@@ -297,7 +196,7 @@ def variance_vs_alpha(config: FiguresConfig, data: Dataset) -> dict:
     measured, predicted, raw = [], [], []
     for i, alpha in enumerate(config.alphas):
         estimator = eqx.tree_at(lambda e: e.feedback_lr, base, jnp.asarray(alpha, jnp.float32))
-        (terms,) = variance_terms(
+        (terms,) = first_layer_variance_terms(
             (estimator,),
             model,
             x,
@@ -343,7 +242,7 @@ def variance_vs_size(config: FiguresConfig, data: Dataset) -> dict:
         }
         for j, (xi, n1) in enumerate(points, start=0 if axis == "n1" else 100):
             model = two_layer_net(xi.shape[1], n1, data.num_classes, jax.random.fold_in(key, j))
-            measured = variance_terms(
+            measured = first_layer_variance_terms(
                 estimators,
                 model,
                 xi,
@@ -368,48 +267,6 @@ def variance_vs_size(config: FiguresConfig, data: Dataset) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Figure 6: loss after one epoch against normalised variance
-
-
-class NoisyBP(AbstractEstimator):
-    """BP plus isotropic Gaussian noise whose power is ``ratio`` times the gradient's squared
-    norm at every step: normalised variance ν = ratio/(1 + ratio), whatever the gradient's size
-    (the paper's noisy-BP line of Figure 6). ``ratio`` is an array so that one compiled step
-    serves every level."""
-
-    loss: str = "cross_entropy"
-    ratio: Array | float = 0.0
-
-    def estimate(self, model, batch, state, *, key):
-        grads, state, diagnostics = make_estimator("bp", loss=self.loss).estimate(
-            model, batch, state, key=key
-        )
-        leaves, treedef = jax.tree.flatten(grads)
-        size = sum(a.size for a in leaves)
-        sigma = jnp.sqrt(self.ratio * sum(jnp.sum(a * a) for a in leaves) / size)
-        # One draw for all arrays: one random kernel (much cheaper to compile than one per array).
-        flat = jax.random.normal(key, (size,))
-        offsets = np.cumsum([0] + [a.size for a in leaves])
-        noisy = [a + sigma * flat[o : o + a.size].reshape(a.shape) for a, o in zip(leaves, offsets)]
-        return jax.tree.unflatten(treedef, noisy), state, diagnostics
-
-
-@eqx.filter_jit
-def normalised_variance_of(
-    estimator, model, state, x: Array, y: Array, key, draws: int, unbiased: bool
-) -> Array:
-    """ν = E‖g − E g‖²/E‖g‖² of ``estimator`` on the batch ``(x, y)`` from ``draws`` estimates
-    (the normalisation of ``ctlearn.diagnostics.normalised_variance``). With ``unbiased`` the
-    rule's expectation is known, BP's gradient ∇: the spread S = mean‖g − ∇‖² is taken about it
-    and E‖g‖² = ‖∇‖² + S, which resolves ν close to 0 and close to 1 alike; otherwise both come
-    from the samples (spread about their mean, with the K/(K−1) correction)."""
-    samples = stack_leaves(sample_estimates(estimator, model, (x, y), state, num=draws, key=key))
-    if unbiased:
-        bp = make_estimator("bp", loss=estimator.loss)
-        mean = _flat(bp.estimate(model, (x, y), None, key=key)[0])
-        spread = jnp.sum(jnp.mean((samples - mean) ** 2, axis=0))
-        return spread / (jnp.sum(mean**2) + spread)
-    spread = jnp.sum(jnp.var(samples, axis=0, ddof=1))
-    return spread / jnp.sum(jnp.mean(samples**2, axis=0))
 
 
 def _train_config(config: FiguresConfig, method: str, **changes) -> TrainConfig:
@@ -548,25 +405,6 @@ def _interpolate_logit(nu: float, line_nu, line_loss) -> float | None:
 
 # ---------------------------------------------------------------------------------------------
 # Figure 7: layer-wise alignment with the BP gradient during training
-
-
-@eqx.filter_jit
-def layer_angles(estimator, model, state, x: Array, y: Array, key, draws: int) -> Array:
-    """Degrees between each layer's mean estimate (over ``draws``) and its BP gradient on the
-    batch ``(x, y)``, and over all layers last (NaN where a gradient is zero)."""
-    samples = sample_estimates(estimator, model, (x, y), state, num=draws, key=key)
-    mean = jax.tree.map(lambda a: jnp.mean(a, axis=0), samples)
-    reference = make_estimator("bp", loss=estimator.loss).estimate(model, (x, y), None, key=key)[0]
-    pairs = [(m, r) for m, r in zip(mean.layers, reference.layers)] + [
-        (mean.layers, reference.layers)
-    ]
-    cosines = jnp.stack(
-        [
-            tree_cosine(eqx.filter(m, eqx.is_inexact_array), eqx.filter(r, eqx.is_inexact_array))
-            for m, r in pairs
-        ]
-    )
-    return jnp.degrees(jnp.arccos(jnp.clip(cosines, -1.0, 1.0)))
 
 
 def alignment_during_training(config: FiguresConfig, data: Dataset) -> dict:

@@ -25,6 +25,7 @@ from ._fg_w import LGFGW as LGFGW
 from ._local_bp import LocalBP as LocalBP
 from ._local_bp import LocalGreedyBP as LocalGreedyBP
 from ._noise import NOISES as NOISES
+from ._noisy_bp import NoisyBP as NoisyBP
 from ._objective import block_losses as block_losses
 from ._objective import exact_head_grads as exact_head_grads
 
