@@ -56,7 +56,7 @@ from ctlearn.data import ArraySplit, load_dataset
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainState, evaluate, train_step
+from ctlearn.train import TrainState, evaluate, run_steps
 from ctlearn.train._checkpoint import read_json_object
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
 
@@ -441,6 +441,10 @@ def _continuous(config, name, mode, model, x, y, data, keys) -> dict:
     return summary
 
 
+def _keep_going(losses, state) -> None:
+    """A loss check that lets training go on (the curve reports a divergence)."""
+
+
 def _discrete(config, name, mode, model, x, y, data, keys) -> dict:
     """Plain SGD (no momentum) at the matched learning rate: one step per batch, in order."""
     lr = ct.effective_learning_rate(config.simulator(mode), config.duration)
@@ -453,19 +457,33 @@ def _discrete(config, name, mode, model, x, y, data, keys) -> dict:
     state = TrainState.start(model, optimizer.init(params), estimator.init(model, key=key))
     curve = _Curve(data, _budget_s(config, mode))
     curve(0, model)
-    stopped, steps = "epochs", x.shape[0]
+    n = x.shape[0]
+    end = {"stopped": "epochs", "steps": n}
+
+    def evaluate_every(i, state, xi, yi):
+        """Before step i: the curve after i steps; stops on a non-finite loss or the budget."""
+        if i == 0 or i % config.eval_every:
+            return False
+        curve(i * config.batch_size, state.model)
+        if not math.isfinite(curve.points["loss"][-1]):
+            end.update(stopped=f"diverged by step {i - 1}", steps=i)
+        elif curve.spent():
+            end.update(stopped="budget", steps=i)
+        return end["steps"] == i
+
     label = _label(config, mode)
-    for k in tqdm(range(x.shape[0]), desc=label, unit="step", disable=not config.progress):
-        state, _, _ = train_step(estimator, optimizer, state, x[k], y[k], key)
-        if (k + 1) % config.eval_every == 0 or k + 1 == x.shape[0]:
-            curve((k + 1) * config.batch_size, state.model)
-            if not math.isfinite(curve.points["loss"][-1]):
-                stopped, steps = f"diverged by step {k}", k + 1
-                break
-            if curve.spent() and k + 1 < x.shape[0]:
-                stopped, steps = "budget", k + 1
-                break
-    summary = curve.summary(steps, y, stopped)
+    stream = (
+        (x[k], y[k]) for k in tqdm(range(n), desc=label, unit="step", disable=not config.progress)
+    )
+    # Divergence is judged on the curve's loss, not stopped on: the summary reports it.
+    result = run_steps(
+        estimator, optimizer, state, stream, key, callback=evaluate_every, check=_keep_going
+    )
+    if not result.stopped:
+        curve(n * config.batch_size, result.state.model)
+        if not math.isfinite(curve.points["loss"][-1]):
+            end["stopped"] = f"diverged by step {n - 1}"
+    summary = curve.summary(end["steps"], y, end["stopped"])
     summary["lr"] = lr
     summary["num_samples"] = samples if mode.method != "bp" else None
     return summary

@@ -45,7 +45,7 @@ from ctlearn.data import load_dataset
 from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
-from ctlearn.train import TrainState, evaluate, train_step
+from ctlearn.train import TrainState, evaluate, run_steps
 from models import mlp
 
 matplotlib.use("Agg")
@@ -294,10 +294,17 @@ def _discrete(config, name, estimator, lr, model, x, y, data, key):
     start = time.perf_counter()
     curve = _Curve(data)
     curve(0, model)
-    for k in tqdm(range(x.shape[0]), desc=name, unit="step", disable=not config.progress):
-        state, _, _ = train_step(estimator, optimizer, state, x[k], y[k], key)
-        if (k + 1) % config.eval_every == 0 or k + 1 == x.shape[0]:
-            curve((k + 1) * config.batch_size, state.model)
+    n = x.shape[0]
+
+    def evaluate_every(i, state, xi, yi):  # before step i: the curve after i steps
+        if i and i % config.eval_every == 0:
+            curve(i * config.batch_size, state.model)
+
+    stream = (
+        (x[k], y[k]) for k in tqdm(range(n), desc=name, unit="step", disable=not config.progress)
+    )
+    state = run_steps(estimator, optimizer, state, stream, key, callback=evaluate_every).state
+    curve(n * config.batch_size, state.model)
     jax.block_until_ready(state.model)
     return curve.summary(time.perf_counter() - start), state.model
 

@@ -47,7 +47,7 @@ from ctlearn.diagnostics import gradient_angles
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainState, evaluate, train_step
+from ctlearn.train import TrainState, evaluate, run_steps
 from models import fdfa_fc
 
 matplotlib.use("Agg")
@@ -146,21 +146,26 @@ def train_rule(config: AlignmentConfig, data, name: str) -> dict[str, Any]:
     root = jax.random.key(config.seed + 2)
     for epoch in range(config.epochs):
         epoch_key = jax.random.fold_in(root, epoch)
-        for x, y in batches(data.train, config.batch_size, key=epoch_key):
-            if step % config.every == 0:
-                hidden = angles(state.model, state.est_state, jax.random.fold_in(epoch_key, step))
-                w = np.asarray(state.model.layers[-1].weight)
-                matrices = state.est_state if name == "dfa" else state.est_state[0]
-                feedback = np.asarray(matrices[-1]).T
-                record["step"].append(step)
-                record["angles"].append([float(a) for a in hidden[:-1]])
-                if name != "dfa":
-                    record["kp_identity"].append(_cos(feedback, w - w0))
-                record["feedback_vs_weights"].append(_cos(feedback, w))
-                record["change_vs_start"].append(_cos(w - w0, w0))
-                record["relative_change"].append(float(np.linalg.norm(w - w0) / np.linalg.norm(w0)))
-            state, _, _ = train_step(estimator, optimizer, state, x, y, epoch_key)
-            step += 1
+
+        def measure(i, state, x, y, first=step, epoch_key=epoch_key):
+            step = first + i  # over the whole run
+            if step % config.every:
+                return
+            hidden = angles(state.model, state.est_state, jax.random.fold_in(epoch_key, step))
+            w = np.asarray(state.model.layers[-1].weight)
+            matrices = state.est_state if name == "dfa" else state.est_state[0]
+            feedback = np.asarray(matrices[-1]).T
+            record["step"].append(step)
+            record["angles"].append([float(a) for a in hidden[:-1]])
+            if name != "dfa":
+                record["kp_identity"].append(_cos(feedback, w - w0))
+            record["feedback_vs_weights"].append(_cos(feedback, w))
+            record["change_vs_start"].append(_cos(w - w0, w0))
+            record["relative_change"].append(float(np.linalg.norm(w - w0) / np.linalg.norm(w0)))
+
+        epoch_batches = batches(data.train, config.batch_size, key=epoch_key)
+        result = run_steps(estimator, optimizer, state, epoch_batches, epoch_key, callback=measure)
+        state, step = result.state, step + len(result.losses)
     test_loss, test_acc = evaluate(state.model, data, "cross_entropy", 1000)
     angles_arr = np.array(record["angles"], float)
     tail = angles_arr[-max(1, round(len(angles_arr) * config.tail)) :]

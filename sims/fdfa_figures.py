@@ -62,7 +62,7 @@ from ctlearn.diagnostics import (
 )
 from ctlearn.estimators import AbstractEstimator, NoisyBP, make_estimator
 from ctlearn.plotting import save_figure
-from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, train_step
+from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, run_steps
 from models import fdfa_fc
 
 matplotlib.use("Agg")  # files only
@@ -287,6 +287,10 @@ def _train_config(config: FiguresConfig, method: str, **changes) -> TrainConfig:
     return TrainConfig(**{**base, **changes})
 
 
+def _record_any_loss(losses, state) -> None:
+    """The figures record a diverged run's loss (NaN) rather than stop the sweep."""
+
+
 def _train_loss(model, data: Dataset, loss: str) -> float:
     total, n = 0.0, 0
     for x, y in batches(data.train, 1000, shuffle=False, drop_last=False):
@@ -314,20 +318,24 @@ def one_epoch(
     data_key, step_key, nu_key = jax.random.split(root, 3)
     measure_at = set(np.linspace(0, steps - 1, config.checkpoints).round().astype(int).tolist())
     nus = []
-    for i, (x, y) in enumerate(batches(data.train, train_config.batch_size, key=data_key)):
+
+    def measure(i, state, x, y):
         if i in measure_at:
+            key = jax.random.fold_in(nu_key, i)
             nu = normalised_variance_of(
-                estimator,
-                state.model,
-                state.est_state,
-                x,
-                y,
-                jax.random.fold_in(nu_key, i),
-                config.nu_draws,
-                unbiased,
+                estimator, state.model, state.est_state, x, y, key, config.nu_draws, unbiased
             )
             nus.append(float(nu))
-        state, _, _ = train_step(estimator, optimizer, state, x, y, step_key)
+
+    state = run_steps(
+        estimator,
+        optimizer,
+        state,
+        batches(data.train, train_config.batch_size, key=data_key),
+        step_key,
+        callback=measure,
+        check=_record_any_loss,
+    ).state
     test_loss, test_acc = evaluate(state.model, data, train_config.loss, 1000)
     return {
         "nu": float(np.mean(nus)),
@@ -442,23 +450,17 @@ def alignment_during_training(config: FiguresConfig, data: Dataset) -> dict:
         record: dict[str, list] = {"epoch": [], "layers": [], "total": []}
         for epoch in range(tc.epochs):
             epoch_key = jax.random.fold_in(root, epoch)
-            for i, (x, y) in enumerate(
-                batches(data.train, tc.batch_size, key=jax.random.fold_in(epoch_key, 1))
-            ):
-                if i % config.align_every == 0:
-                    angles = layer_angles(
-                        estimator,
-                        state.model,
-                        state.est_state,
-                        *probe,
-                        jax.random.fold_in(epoch_key, 2 + i),
-                        draws,
-                    )
-                    angles = [float(a) for a in angles]
-                    record["epoch"].append(epoch + i / steps)
-                    record["layers"].append(angles[:-1])
-                    record["total"].append(angles[-1])
-                state, _, _ = train_step(estimator, optimizer, state, x, y, epoch_key)
+            align = _aligner(config, estimator, probe, draws, record, epoch, epoch_key, steps)
+            epoch_batches = batches(data.train, tc.batch_size, key=jax.random.fold_in(epoch_key, 1))
+            state = run_steps(
+                estimator,
+                optimizer,
+                state,
+                epoch_batches,
+                epoch_key,
+                callback=align,
+                check=_record_any_loss,
+            ).state
         test_loss, test_acc = evaluate(state.model, data, tc.loss, 1000)
         record.update(test_loss=test_loss, test_acc=test_acc, steps=steps * tc.epochs)
         layers = np.array(record["layers"], float)
@@ -466,6 +468,22 @@ def alignment_during_training(config: FiguresConfig, data: Dataset) -> dict:
         record["final_layers"] = [_nanmean(col) for col in tail.T]
         result[method] = record
     return result
+
+
+def _aligner(config, estimator, probe, draws, record, epoch, epoch_key, steps):
+    """The step callback of Figure 7 for one epoch: every ``align_every`` steps, the angles of
+    the mean of ``draws`` estimates on the probe batch, before that step's update."""
+
+    def align(i, state, x, y):
+        if i % config.align_every == 0:
+            key = jax.random.fold_in(epoch_key, 2 + i)
+            angles = layer_angles(estimator, state.model, state.est_state, *probe, key, draws)
+            angles = [float(a) for a in angles]
+            record["epoch"].append(epoch + i / steps)
+            record["layers"].append(angles[:-1])
+            record["total"].append(angles[-1])
+
+    return align
 
 
 def _nanmean(values) -> float | None:

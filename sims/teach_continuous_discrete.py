@@ -35,7 +35,7 @@ from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import run_main
 from ctlearn.estimators import make_estimator
 from ctlearn.plotting import save_figure
-from ctlearn.train import TrainState, train_step
+from ctlearn.train import TrainState, run_steps
 
 from .teach_neurons import (
     GIF_DPI,
@@ -89,10 +89,14 @@ def discrete(estimator, optimizer, model, stream, key) -> tuple[np.ndarray, np.n
     """One ``optimizer`` step of ``estimator``'s gradient per presentation, in order: the flat
     weights before the first step and after each, at times 0, 1, …, presentations."""
     state = TrainState.start(model, optimizer.init(_params(model)), estimator.init(model, key=key))
-    weights = [flat(_params(model))]
-    for k in range(stream.num):
-        state, _, _ = train_step(estimator, optimizer, state, stream.x[k], stream.y[k], key)
+    weights = []
+
+    def record(i, state, x, y):  # before step i: the weights after i steps
         weights.append(flat(_params(state.model)))
+
+    presentations = ((stream.x[k], stream.y[k]) for k in range(stream.num))
+    state = run_steps(estimator, optimizer, state, presentations, key, callback=record).state
+    weights.append(flat(_params(state.model)))
     return np.arange(stream.num + 1, dtype=float), np.asarray(jnp.stack(weights))
 
 

@@ -8,7 +8,6 @@ from ._config import TrainConfig as TrainConfig
 from ._lock import RunFolderLocked as RunFolderLocked
 from ._lock import RunLock as RunLock
 from ._loop import RunFolderError as RunFolderError
-from ._loop import TrainingDiverged as TrainingDiverged
 from ._loop import TrainResult as TrainResult
 from ._loop import evaluate as evaluate
 from ._loop import initial_state as initial_state
@@ -25,3 +24,7 @@ from ._parallel import initialize_distributed as initialize_distributed
 from ._state import TrainState as TrainState
 from ._step import eval_step as eval_step
 from ._step import train_step as train_step
+from ._steps import StepsResult as StepsResult
+from ._steps import TrainingDiverged as TrainingDiverged
+from ._steps import check_finite as check_finite
+from ._steps import run_steps as run_steps

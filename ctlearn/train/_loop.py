@@ -14,7 +14,6 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
@@ -34,28 +33,17 @@ from ._config import TrainConfig
 from ._lock import RunLock
 from ._parallel import DataParallel, data_parallel
 from ._state import TrainState
-from ._step import eval_step, train_step
+from ._step import eval_step
+from ._steps import TrainingDiverged, first_nonfinite, run_steps
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT_FILE = "checkpoint.eqx"
 
-_CHECK_EVERY = 25  # steps between finiteness checks (each one waits for the device)
-
 
 class RunFolderError(ValueError):
     """A run folder whose files disagree or are damaged; the message says which file and what to
     do. Nothing is repaired silently."""
-
-
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; ``epoch`` (1-based) and ``step`` (1-based, counted over
-    the whole run) name the step whose loss was not finite."""
-
-    def __init__(self, message: str, *, epoch: int, step: int):
-        super().__init__(message)
-        self.epoch = epoch
-        self.step = step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,31 +157,25 @@ def _train(config, run_dir, resume, dataset, parallel, progress, stop_after_epoc
         for epoch in range(first, last):
             started = time.perf_counter()
             epoch_key = jax.random.fold_in(step_root, epoch)
-            losses, accs, pending = [], [], []
-            for x, y in batches(
-                data.train, config.batch_size, key=jax.random.fold_in(data_root, epoch)
-            ):
-                if parallel is not None:
-                    x, y = parallel.shard_batch((x, y))
-                state, loss, acc = train_step(
-                    estimator,
-                    optimizer,
-                    state,
-                    x,
-                    y,
-                    epoch_key,
-                    state_sharding=state_sharding,
-                    augmentation=augmentation,
-                )
-                losses.append(loss)
-                accs.append(acc)
-                pending.append(loss)
-                if len(pending) == _CHECK_EVERY:
-                    _check_finite(pending, state, epoch, run_dir)
+
+            def check(pending, state, epoch=epoch):
+                _check_finite(pending, state, epoch, run_dir)
+                if pending:
                     bar.set_postfix(loss=f"{float(pending[-1]):.4f}", refresh=False)
-                    pending = []
-                bar.update()
-            _check_finite(pending, state, epoch, run_dir)
+                    bar.update(len(pending))
+
+            steps = run_steps(
+                estimator,
+                optimizer,
+                state,
+                batches(data.train, config.batch_size, key=jax.random.fold_in(data_root, epoch)),
+                epoch_key,
+                check=check,
+                prepare=parallel.shard_batch if parallel is not None else None,
+                state_sharding=state_sharding,
+                augmentation=augmentation,
+            )
+            state, losses, accs = steps.state, steps.losses, steps.accuracies
             state = TrainState(
                 state.model, state.opt_state, state.est_state, state.epoch + 1, state.step
             )
@@ -279,20 +261,17 @@ def _load(config: TrainConfig) -> Dataset:
 
 
 def _check_finite(pending, state: TrainState, epoch: int, run_dir: _RunDir | None) -> None:
-    if not pending:
+    found = first_nonfinite(pending, state)
+    if found is None:
         return
-    values = np.asarray(jnp.stack(pending))
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size == 0:
-        return
-    step = int(state.step) - len(values) + int(bad[0]) + 1
+    step, value = found
     kept = (
         f"; the last good checkpoint ({run_dir.checkpoint}, after epoch {epoch}) is kept"
         if run_dir is not None and run_dir.checkpoint.is_file()
         else ("; no epoch had completed, so there is no checkpoint" if run_dir else "")
     )
     raise TrainingDiverged(
-        f"training diverged: the loss is {values[bad[0]]} at epoch {epoch + 1}, step {step}"
+        f"training diverged: the loss is {value} at epoch {epoch + 1}, step {step}"
         f"{kept}. Try a smaller learning rate.",
         epoch=epoch + 1,
         step=step,

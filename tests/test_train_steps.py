@@ -1,0 +1,69 @@
+"""``run_steps``, the one discrete training loop (``train`` runs its epochs through it): the same
+states as a loop of ``train_step`` written out, its callback's timing and early stop, and its
+divergence check. MNIST-1D (generated offline)."""
+
+import itertools
+
+import jax
+import numpy as np
+import pytest
+from conftest import tree_allclose
+
+from ctlearn.data import batches, load_dataset
+from ctlearn.train import TrainConfig, TrainingDiverged, initial_state, run_steps, train_step
+
+CONFIG = TrainConfig(method="fg-a", model_options={"widths": [16]}, batch_size=100, lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = load_dataset("mnist1d")
+    estimator = CONFIG.make_estimator()
+    optimizer, _ = CONFIG.make_optimizer(40)
+    state = initial_state(CONFIG, data, estimator, optimizer)
+    stream = list(itertools.islice(batches(data.train, 100, key=jax.random.key(5)), 12))
+    return data, estimator, optimizer, state, stream
+
+
+def test_run_steps_is_a_loop_of_train_step_and_calls_back_before_each_step(setup):
+    _, estimator, optimizer, state, stream = setup
+    key = jax.random.key(6)
+    by_hand, expected_losses = state, []
+    for x, y in stream:
+        by_hand, loss, _ = train_step(estimator, optimizer, by_hand, x, y, key)
+        expected_losses.append(float(loss))
+    seen = []
+
+    def callback(i, s, x, y):
+        seen.append((i, int(s.step), x is stream[i][0]))
+
+    result = run_steps(estimator, optimizer, state, stream, key, callback=callback, check_every=5)
+    assert not result.stopped and int(result.state.step) == 12
+    assert tree_allclose(result.state.model, by_hand.model, rtol=0, atol=0)
+    np.testing.assert_array_equal([float(v) for v in result.losses], expected_losses)
+    assert seen == [(i, i, True) for i in range(12)]  # before step i, after i steps, its batch
+
+
+def test_a_callback_returning_true_stops_before_that_step(setup):
+    _, estimator, optimizer, state, stream = setup
+    result = run_steps(
+        estimator, optimizer, state, stream, jax.random.key(6), callback=lambda i, *_: i == 4
+    )
+    assert result.stopped and int(result.state.step) == 4 and len(result.losses) == 4
+
+
+def test_a_non_finite_loss_is_named_by_its_step_and_a_check_can_let_it_pass(setup):
+    data, _, _, _, stream = setup
+    config = TrainConfig(model_options={"widths": [16]}, batch_size=100, lr=1e9, optimizer="sgd")
+    estimator = config.make_estimator()
+    optimizer, _ = config.make_optimizer(40)
+    state = initial_state(config, data, estimator, optimizer)
+    with pytest.raises(TrainingDiverged, match=r"the loss is (nan|inf) at step (\d+)") as info:
+        run_steps(estimator, optimizer, state, stream, jax.random.key(0), check_every=3)
+    losses = run_steps(
+        estimator, optimizer, state, stream, jax.random.key(0), check=lambda *_: None
+    ).losses
+    first_bad = int(np.flatnonzero(~np.isfinite([float(v) for v in losses]))[0]) + 1
+    assert info.value.step == first_bad and info.value.epoch is None
+    with pytest.raises(ValueError, match="check_every must be a positive int, got 0"):
+        run_steps(estimator, optimizer, state, stream, jax.random.key(0), check_every=0)
