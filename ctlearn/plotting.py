@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ._atomic import atomic_open  # noqa: E402
+from .files import atomic_open  # noqa: E402
 
 
 def plot_learning_curves(

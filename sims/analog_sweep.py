@@ -42,8 +42,8 @@ from pathlib import Path
 
 import jax
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.files import atomic_write_text
 from ctlearn.sweep import AnalogSweep, aggregate, load_spec, markdown_table, run_sweep
 from ctlearn.train import initialize_distributed
 

@@ -53,11 +53,11 @@ import jax.numpy as jnp
 import optax
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, train_step
 from models import mlp

@@ -57,12 +57,12 @@ import numpy as np
 import optax
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.dynamics import plan
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, train_step
 from ctlearn.train._checkpoint import read_json_object

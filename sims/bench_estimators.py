@@ -18,10 +18,10 @@ from pathlib import Path
 import equinox as eqx
 import jax
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator, parse_method
+from ctlearn.files import atomic_write_text
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import mlp
 

@@ -33,7 +33,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import (
     compiled_matmul_flops,
@@ -51,6 +50,7 @@ from ctlearn.estimators import (
     make_estimator,
     parse_method,
 )
+from ctlearn.files import atomic_write_text
 from ctlearn.losses import get_loss, linear_head_loss, naive_replicated_loss, replicated_loss
 from ctlearn.nn import ReplicatedHead, local_norm
 from ctlearn.provenance import provenance

@@ -36,9 +36,9 @@ import jax
 import numpy as np
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import time_side_by_side
+from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.sweep import AnalogSweep, SweepSpec, run_sweep
 

@@ -50,10 +50,10 @@ import optax
 from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import ArraySplit, load_dataset
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, run_steps

@@ -39,11 +39,11 @@ import optax
 from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.train import TrainState, evaluate, run_steps
 from models import mlp

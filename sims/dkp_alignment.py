@@ -40,11 +40,11 @@ import matplotlib
 import numpy as np
 import optax
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import batches, load_dataset
 from ctlearn.diagnostics import gradient_angles
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, run_steps

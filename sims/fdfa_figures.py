@@ -48,7 +48,6 @@ import matplotlib
 import numpy as np
 from jaxtyping import Array
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import Dataset, batches, load_dataset, num_batches
 from ctlearn.diagnostics import (
@@ -61,6 +60,7 @@ from ctlearn.diagnostics import (
     relative_variance,
 )
 from ctlearn.estimators import AbstractEstimator, NoisyBP, make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, run_steps
 from models import fdfa_fc

@@ -36,8 +36,8 @@ from typing import Any
 
 import matplotlib
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.files import atomic_write_text
 from ctlearn.train._checkpoint import read_json_object
 
 matplotlib.use("Agg")

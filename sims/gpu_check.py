@@ -37,11 +37,11 @@ import equinox as eqx
 import jax
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import DatasetNotAvailableError, batches, load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator, parse_method
+from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp

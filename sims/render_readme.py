@@ -22,8 +22,8 @@ import re
 import sys
 from pathlib import Path
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.files import atomic_write_text
 
 ROOT = Path(__file__).resolve().parent.parent
 _BLOCK = re.compile(

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import plot_learning_curves
 from ctlearn.train import TrainConfig
 from models import LOCAL_MIXER_PRESETS

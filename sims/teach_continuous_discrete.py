@@ -31,9 +31,9 @@ import numpy as np
 import optax
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import run_main
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.train import TrainState, run_steps
 

@@ -41,8 +41,8 @@ import matplotlib
 import numpy as np
 
 import ctlearn.dynamics as ct
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.files import atomic_write_text
 from ctlearn.losses import get_loss
 from ctlearn.plotting import save_figure
 from models import mlp

@@ -28,9 +28,9 @@ from typing import Any
 
 import matplotlib
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import fit_power_law
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 
 from .variance_ren import COLORS, TEACHER_WIDTH, measure_points, relative

@@ -43,7 +43,6 @@ import jax.numpy as jnp
 import matplotlib
 import numpy as np
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import (
     fit_power_law,
@@ -54,6 +53,7 @@ from ctlearn.diagnostics import (
     stack_leaves,
 )
 from ctlearn.estimators import make_estimator
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from models import mlp
 

@@ -12,9 +12,9 @@ import equinox as eqx
 import numpy as np
 import pytest
 
-from ctlearn._atomic import atomic_write_text
 from ctlearn.cli import main
 from ctlearn.data import ArraySplit, Dataset
+from ctlearn.files import atomic_write_text
 from ctlearn.train import (
     CheckpointError,
     RunFolderError,

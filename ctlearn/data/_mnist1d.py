@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_open
+from ..files import atomic_open
 from ._dataset import Dataset
 from ._env import cache_root
 from ._errors import DatasetNotAvailableError

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._atomic import atomic_write_text
 from .._mesh import Devices
+from ..files import atomic_write_text
 from ..train._checkpoint import read_json_object
 from ._analog import AnalogSweep, ModelFactory
 from ._run import run_sweep

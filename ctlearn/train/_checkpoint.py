@@ -12,7 +12,7 @@ from typing import Any
 
 import equinox as eqx
 
-from .._atomic import atomic_open, atomic_write_text, temporary_files
+from ..files import atomic_open, atomic_write_text, temporary_files
 from ._state import TrainState
 
 

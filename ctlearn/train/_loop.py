@@ -18,8 +18,8 @@ from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from .. import __version__
-from .._atomic import atomic_write_text, temporary_files
 from ..data import Dataset, batches, load_dataset, num_batches
+from ..files import atomic_write_text, temporary_files
 from ..nn import Network
 from ._checkpoint import (
     checksum_path,

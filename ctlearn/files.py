@@ -1,7 +1,8 @@
 """Atomic file writes: write beside the target, flush to disk, rename into place.
 
 A reader (or a run that is killed mid-write) sees either the old file or the new one, never a
-half-written one.
+half-written one. Every file ctlearn and its studies write goes through ``atomic_open`` or
+``atomic_write_text``; use them for outputs of your own studies too.
 """
 
 from __future__ import annotations
