@@ -31,9 +31,8 @@ from ctlearn.files import atomic_write_text
 from ctlearn.nn import Dense
 from ctlearn.plotting import plot_learning_curves
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainConfig
+from ctlearn.train import TrainConfig, complete_run, run_name
 
-from ._runs import complete_run, slug
 from .fdfa_paper import paper_accuracy
 
 MODELS = ("fdfa_fc", "fdfa_cnn", "alexnet")
@@ -117,7 +116,7 @@ def main(config: ReproduceConfig) -> dict:
     for spec in config.methods:
         accuracies, runs = [], []
         for seed in range(config.seeds):
-            run_dir = out / "runs" / f"{slug(spec)}-seed{seed}"
+            run_dir = out / "runs" / f"{run_name(spec)}-seed{seed}"
             metrics = complete_run(
                 config.train_config(spec, seed), run_dir, dataset=data, progress=config.progress
             )

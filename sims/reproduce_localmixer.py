@@ -27,10 +27,9 @@ from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import plot_learning_curves
-from ctlearn.train import TrainConfig
+from ctlearn.train import TrainConfig, complete_run, run_name
 from models import LOCAL_MIXER_PRESETS
 
-from ._runs import complete_run, slug
 from .localmixer_paper import paper_error, paper_settings
 
 
@@ -119,7 +118,7 @@ def main(config: ReproduceConfig) -> dict:
     for spec in config.methods:
         test_errors, train_errors, runs = [], [], []
         for seed in range(config.seeds):
-            run_dir = out / "runs" / f"{slug(spec)}-seed{seed}"
+            run_dir = out / "runs" / f"{run_name(spec)}-seed{seed}"
             metrics = complete_run(
                 config.train_config(spec, seed), run_dir, dataset=data, progress=config.progress
             )

@@ -67,3 +67,22 @@ def test_a_non_finite_loss_is_named_by_its_step_and_a_check_can_let_it_pass(setu
     assert info.value.step == first_bad and info.value.epoch is None
     with pytest.raises(ValueError, match="check_every must be a positive int, got 0"):
         run_steps(estimator, optimizer, state, stream, jax.random.key(0), check_every=0)
+
+
+def test_complete_run_trains_resumes_or_reads_a_run_folder(tmp_path, monkeypatch):
+    from ctlearn.train import _complete, complete_run, run_name, train
+
+    data = load_dataset("mnist1d")
+    config = TrainConfig(model_options={"widths": [8]}, batch_size=200, epochs=2)
+    whole = complete_run(config, tmp_path / "whole", dataset=data, progress=False)
+    train(config, tmp_path / "split", dataset=data, progress=False, stop_after_epochs=1)
+    resumed = complete_run(config, tmp_path / "split", dataset=data, progress=False)
+    strip = lambda ms: [{k: v for k, v in m.items() if "seconds" not in k} for m in ms]
+    assert len(whole) == 2 and strip(resumed) == strip(whole)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run must be read, not trained")
+
+    monkeypatch.setattr(_complete, "train", no_training)
+    assert complete_run(config, tmp_path / "whole", dataset=data) == whole
+    assert run_name("fg-a:noise=rademacher,shared=true") == "fg-a_noise-rademacher_shared-true"

@@ -4,6 +4,8 @@ parallelism over devices and hosts."""
 from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
+from ._complete import complete_run as complete_run
+from ._complete import run_name as run_name
 from ._config import TrainConfig as TrainConfig
 from ._lock import RunFolderLocked as RunFolderLocked
 from ._lock import RunLock as RunLock
