@@ -138,9 +138,9 @@ def _methods(args: argparse.Namespace) -> int:
 def _models(args: argparse.Namespace) -> int:
     import inspect
 
-    from models import MODELS
+    from .nn import architectures
 
-    for name, builder in MODELS.items():
+    for name, builder in architectures().items():
         summary = _summary(builder.__doc__)
         options = [
             p

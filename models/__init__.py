@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ctlearn.nn import Network
+from ctlearn.nn import Network, make_network, register_architecture
 
 from .alexnet import alexnet
 from .fdfa_nets import fdfa_cnn, fdfa_fc
@@ -19,15 +19,16 @@ MODELS: dict[str, Callable[..., Network]] = {
     "alexnet": alexnet,
     "local_mixer": local_mixer,
 }
+for _name, _builder in MODELS.items():  # what ctlearn's training code builds by name
+    register_architecture(_name, _builder)
 
 
 def make_model(
     name: str, input_shape: Sequence[int], num_classes: int, *, key, **options
 ) -> Network:
-    """Build the architecture ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    return MODELS[name](tuple(input_shape), num_classes, key=key, **options)
+    """Build the architecture ``name`` for inputs of ``input_shape`` and ``num_classes`` outputs
+    (any registered architecture: ``ctlearn.nn.make_network``)."""
+    return make_network(name, input_shape, num_classes, key=key, **options)
 
 
 __all__ = [

@@ -19,3 +19,8 @@ from ._network import Network as Network
 from ._network import Trace as Trace
 from ._norm import BatchNorm as BatchNorm
 from ._norm import BatchStats as BatchStats
+from ._registry import ENTRY_POINT_GROUP as ENTRY_POINT_GROUP
+from ._registry import architecture as architecture
+from ._registry import architectures as architectures
+from ._registry import make_network as make_network
+from ._registry import register_architecture as register_architecture

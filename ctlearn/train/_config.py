@@ -15,6 +15,7 @@ from ..augment import Augmentation
 from ..data import SCALINGS, check_dataset
 from ..estimators import make_estimator
 from ..losses import LOSSES
+from ..nn import architecture
 from ._optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 
 # Options whose meaning depends on the total length of the run: changing ``epochs`` on resume
@@ -209,11 +210,7 @@ def _comparable(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_model(name: str, options: dict[str, Any]) -> None:
-    from models import MODELS  # models imports ctlearn: import it late
-
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(sorted(MODELS))}")
-    parameters = inspect.signature(MODELS[name]).parameters
+    parameters = inspect.signature(architecture(name)).parameters
     valid = [p for p in parameters if p not in ("input_shape", "num_classes", "key")]
     unknown = sorted(set(options) - set(valid))
     if unknown:

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..data import Dataset, batches, load_dataset, num_batches
 from ..files import atomic_write_text, temporary_files
-from ..nn import Network
+from ..nn import Network, make_network
 from ._checkpoint import (
     checksum_path,
     load_checkpoint,
@@ -210,10 +210,8 @@ def _train(config, run_dir, resume, dataset, parallel, progress, stop_after_epoc
 
 def initial_state(config: TrainConfig, data: Dataset, estimator, optimizer) -> TrainState:
     """The state before the first step: a pure function of the config (and the data's shapes)."""
-    from models import make_model  # models imports ctlearn: import it late
-
     model_key, est_key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), 0))
-    model = make_model(
+    model = make_network(
         config.model, data.input_shape, data.num_classes, key=model_key, **config.model_kwargs()
     )
     est_state = estimator.init(model, key=est_key)
