@@ -102,8 +102,8 @@ class FashionConfig:
     exact local gradient) and FDFA's output layer (its own error) at η whatever c: σ = τ_p
     (c = 1, the default) keeps every part of a network at η·T per presentation. The discrete
     modes run plain SGD at η·c·T of the FG-A circuit.
-    ``duration``: T per presentation; ``transition``: the fraction of T spent blending from the
-    previous batch; ``dt0``: the solver's step; ``components``/``band``: sinusoids per unit and
+    ``duration``: T per presentation; ``transition``: the time spent blending from the previous
+    batch (below T); ``dt0``: the solver's step; ``components``/``band``: sinusoids per unit and
     their frequency band (multiples of 2π/τ_p). ``matched_samples``: directions per step of the
     "fg-a-matched" mode. ``train_size``/``test_size``: the first N examples (``None``: all).
     ``epochs``: passes over the training set (each mode stops earlier when its training wall
@@ -176,12 +176,14 @@ class FashionConfig:
                 raise ValueError(
                     f"{name}={value} holds less than one batch (batch_size={self.batch_size})"
                 )
-        if not 0 <= self.transition < 1:
-            raise ValueError(f"transition is a fraction of T in [0, 1), got {self.transition}")
         if self.duration < self.tau_p:
             raise ValueError(
                 f"duration={self.duration} is shorter than tau_p={self.tau_p}: a presentation "
                 "could not average over the perturbation"
+            )
+        if not 0 <= self.transition < self.duration:
+            raise ValueError(
+                f"transition is a time in [0, duration={self.duration}), got {self.transition}"
             )
         if not self.modes or any(m not in MODES for m in self.modes):
             raise ValueError(f"modes must be among {', '.join(MODES)}; got {self.modes!r}")
@@ -395,9 +397,7 @@ def _budget_s(config: FashionConfig, mode: Mode) -> float:
 
 def _continuous(config, name, mode, model, x, y, data, keys) -> dict:
     sim = config.simulator(mode)
-    stream = ct.Presentations(
-        x, y, duration=config.duration, transition=config.transition * config.duration
-    )
+    stream = ct.Presentations(x, y, duration=config.duration, transition=config.transition)
     curve = _Curve(data, _budget_s(config, mode))
     curve(0, model)
     last = {}
@@ -573,7 +573,7 @@ def _markdown(summary: dict) -> str:
         f"component(s) per unit in band {tuple(config['band'])} (× 2π/τ_p), σ = "
         f"{config['sigma']:g} (c = (σ/τ_p)² = {(config['sigma'] / config['tau_p']) ** 2:g}; "
         f"FDFA: α = {config['feedback_rate']:g}), T = {config['duration']:g}, transition "
-        f"{config['transition']:g}·T, dt0 = {config['dt0']:g}, the default (automatic) solver. "
+        f"{config['transition']:g}, dt0 = {config['dt0']:g}, the default (automatic) solver. "
         "Discrete: plain SGD at the matched learning rate η·c·T of the FG-A circuit (of the "
         "LocalMixer's LG-FG-A circuit for its pair). Wall times: training only (compilation "
         "included, test evaluations excluded).",

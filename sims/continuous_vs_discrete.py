@@ -61,8 +61,8 @@ class CompareConfig:
     """Settings of both modes. Times are in units of ``tau_p`` (τ_p = 1 by default).
 
     ``eta``: the continuous rule's η (1/time); the discrete SGD learning rate is η·c·T with
-    c = (σ/τ_p)². ``duration``: T per presentation; ``transition``: the fraction of T spent
-    blending from the previous batch; ``dt0``: the fixed step; ``components``: sinusoids per
+    c = (σ/τ_p)². ``duration``: T per presentation; ``transition``: the time spent blending
+    from the previous batch (below T); ``dt0``: the fixed step; ``components``: sinusoids per
     unit. ``mask``: the ReLU trick in both modes. ``input_rate``: the rule's tangent carries the
     input's own rate ẋ (off by default: see ``summary.md``). ``matched_samples``: directions per
     step of the second discrete FG-A run (0: skip it). ``train_size``: use the first N training
@@ -79,7 +79,7 @@ class CompareConfig:
     sigma: float = 0.01
     tau_p: float = 1.0
     duration: float = 10.0
-    transition: float = 0.1
+    transition: float = 1.0
     dt0: float = 0.05
     components: int = 4
     mask: bool = True
@@ -121,16 +121,18 @@ class CompareConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
-        if not 0 <= self.transition < 1:
-            raise ValueError(f"transition is a fraction of T in [0, 1), got {self.transition}")
         if self.duration < self.tau_p:
             raise ValueError(
                 f"duration={self.duration} is shorter than tau_p={self.tau_p}: a presentation "
                 "could not average over the perturbation"
             )
+        if not 0 <= self.transition < self.duration:
+            raise ValueError(
+                f"transition is a time in [0, duration={self.duration}), got {self.transition}"
+            )
         limits = {"tau_p": self.tau_p}
         if self.transition > 0:
-            limits["the transition"] = self.transition * self.duration
+            limits["the transition"] = self.transition
         for name, value in limits.items():
             if self.dt0 > value:
                 raise ValueError(f"dt0={self.dt0} exceeds {name} ({value}): choose dt0 <= {value}")
@@ -162,9 +164,7 @@ def main(config: CompareConfig) -> dict:
     key_model, key_sim, key_discrete, key_check = jax.random.split(jax.random.key(config.seed), 4)
     model = mlp(data.input_shape, data.num_classes, config.widths, local_heads=False, key=key_model)
     sim = config.simulator()
-    stream = ct.Presentations(
-        x, y, duration=config.duration, transition=config.transition * config.duration
-    )
+    stream = ct.Presentations(x, y, duration=config.duration, transition=config.transition)
     lr = ct.effective_learning_rate(sim, config.duration)
 
     modes, finals = {}, {}
@@ -412,7 +412,7 @@ def _plot_traces(ts, traces: dict, path: Path, config: CompareConfig) -> None:
         ("dw", "Δw = w(t) − w(0)"),
     ]
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 12), sharex=True, constrained_layout=True)
-    end = config.transition * config.duration
+    end = config.transition
     for ax, (name, label) in zip(axes, panels):
         values = traces[name]
         if name == "r_dot":
@@ -443,7 +443,7 @@ def _markdown(summary: dict, config: CompareConfig) -> str:
         f"Continuous: FG-A rule, η = {config.eta:g}, Sinusoids σ = {config.sigma:g}, "
         f"τ_p = {config.tau_p:g} ({config.components} components), instantaneous neurons, "
         f"{summary['integration']} (`ct.plan`), T = {config.duration:g} (T/τ_p = "
-        f"{config.duration / config.tau_p:g}), transition {config.transition:g}·T, input_rate="
+        f"{config.duration / config.tau_p:g}), transition {config.transition:g}, input_rate="
         f"{config.input_rate}, mask={config.mask}. Discrete: plain SGD at the matched learning "
         f"rate η·c·T = {summary['effective_lr']:.4g} (c = (σ/τ_p)² = {summary['rate_power']:.3g}).",
         "",
@@ -522,7 +522,9 @@ def _cli() -> CompareConfig:
     parser.add_argument("--sigma", type=float, default=defaults.sigma)
     parser.add_argument("--tau-p", type=float, default=defaults.tau_p)
     parser.add_argument("--duration", type=float, default=defaults.duration, help="T")
-    parser.add_argument("--transition", type=float, default=defaults.transition, help="× T")
+    parser.add_argument(
+        "--transition", type=float, default=defaults.transition, help="blend time (< duration)"
+    )
     parser.add_argument("--dt0", type=float, default=defaults.dt0)
     parser.add_argument("--components", type=int, default=defaults.components)
     parser.add_argument("--no-mask", action="store_true", help="turn the ReLU trick off")

@@ -68,7 +68,7 @@ def test_continuous_vs_discrete_writes_summary_figures_and_config(tmp_path):
         (dict(duration=0.5), "duration=0.5 is shorter than tau_p=1.0"),
         (dict(dt0=2.0), "dt0=2.0 exceeds tau_p"),
         (dict(transition=0.1, dt0=0.5, duration=2.0), "dt0=0.5 exceeds the transition"),
-        (dict(transition=1.0), "transition is a fraction of T"),
+        (dict(transition=10.0), "transition is a time in \\[0, duration=10.0\\), got 10.0"),
         (dict(train_size=5), "train_size=5 holds less than one batch"),
         (dict(matched_samples=-1), "matched_samples must be >= 0"),
         (dict(alignment_durations=(0.5,)), "alignment_durations must lie in"),

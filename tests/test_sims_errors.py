@@ -97,7 +97,7 @@ def test_ctlearn_train_refuses_a_bad_option_value_on_one_line(tmp_path, capsys):
         ("bench_localmixer", ["--presets", "XL"], ["'XL'", "S/1/1"]),
         ("bench_sweep", ["--points-side", "0"], ["--points-side", ">= 1, got 0"]),
         ("continuous_fashion", ["--quick", "--band", "2", "1"], ["band", "(2.0, 1.0)"]),
-        ("continuous_vs_discrete", ["--transition", "2"], ["transition", "2.0"]),
+        ("continuous_vs_discrete", ["--transition", "12"], ["transition", "12.0", "duration=10.0"]),
         ("fdfa_figures", ["--figures", "9"], ["figures", "(4, 5, 6, 7)", "(9,)"]),
         ("fdfa_figures", ["--figures", "4,x"], ["--figures '4,x'", "subset of 4,5,6,7"]),
         ("gallery", ["--only", "nope"], ["--only", "'nope'", "teach_neurons"]),

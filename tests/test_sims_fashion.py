@@ -44,7 +44,7 @@ def test_quick_run_writes_outputs_feeds_every_mode_the_same_batches_and_resumes(
         (dict(eta=-1.0), "eta must be finite and > 0"),
         (dict(budget_minutes=float("nan")), "budget_minutes must be finite and > 0"),
         (dict(duration=0.5), "duration=0.5 is shorter than tau_p=1.0"),
-        (dict(transition=1.0), "transition is a fraction of T"),
+        (dict(transition=2.0), "transition is a time in \\[0, duration=2.0\\), got 2.0"),
         (dict(train_size=5), "train_size=5 holds less than one batch"),
         (dict(modes=("ct-bp",)), "modes must be among"),
         (dict(modes=("bp", "bp")), "modes must not repeat"),
