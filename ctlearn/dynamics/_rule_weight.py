@@ -8,23 +8,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..estimators import weight_grads
 from ..estimators._objective import assemble, block_losses, exact_head_grads
 from ._rule import AbstractRule, Signals, head_rate, perturb_weights
 
 
-def weight_perturbation_grads(model, direction, d_per_block, *, greedy: bool):
-    """``d · v`` for every layer's arrays: the direction ``v`` (a list of arrays in the order of
-    ``weight_leaves``) scaled by the batch-mean directional derivative of the loss that scores it
-    (its block's with ``greedy``). Shared by the discrete FG-W check and the continuous rule."""
+def _layer_grads(model, direction, d_per_block, *, greedy: bool):
+    """FG-W's d·v (``ctlearn.estimators.weight_grads``) for the direction given as a list of
+    arrays in the order of ``weight_leaves``, combined into the layers' structure."""
     params, static = eqx.partition(model.layers, eqx.is_inexact_array)
     v = jax.tree.unflatten(jax.tree.structure(params), list(direction))
-    n = d_per_block[-1].shape[0]
-    scales = [
-        jnp.sum(d_per_block[model.block_of_layer(i) if greedy else -1]) / n
-        for i in range(len(model.layers))
-    ]
-    layers = tuple(jax.tree.map(lambda a, s=s: a * s, v_i) for s, v_i in zip(scales, v))
-    return eqx.combine(layers, static)
+    return eqx.combine(weight_grads(model, v, d_per_block, greedy=greedy), static)
 
 
 class _WeightRule(AbstractRule):
@@ -47,14 +41,12 @@ class _WeightRule(AbstractRule):
         _, d, trace = jax.jvp(
             lambda q: losses(eqx.combine(q, static)), (params,), (direction,), has_aux=True
         )
-        layers = weight_perturbation_grads(model, tangent, d, greedy=self.greedy)
+        layers = _layer_grads(model, tangent, d, greedy=self.greedy)
         heads = exact_head_grads(self.loss, model, trace, y) if self.greedy else None
         return assemble(model, layers, heads), None
 
     def rates(self, model, signals: Signals, state):
-        layers = weight_perturbation_grads(
-            model, signals.p_dot, signals.loss_rates, greedy=self.greedy
-        )
+        layers = _layer_grads(model, signals.p_dot, signals.loss_rates, greedy=self.greedy)
         trace = jax.lax.stop_gradient(signals.trace)
         heads = exact_head_grads(self.loss, model, trace, signals.y) if self.greedy else None
         grads = assemble(model, layers, heads)

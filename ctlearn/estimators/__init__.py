@@ -22,6 +22,7 @@ from ._fg_a import activity_grads as activity_grads
 from ._fg_a import activity_tangents as activity_tangents
 from ._fg_w import FGW as FGW
 from ._fg_w import LGFGW as LGFGW
+from ._fg_w import weight_grads as weight_grads
 from ._local_bp import LocalBP as LocalBP
 from ._local_bp import LocalGreedyBP as LocalGreedyBP
 from ._noise import NOISES as NOISES

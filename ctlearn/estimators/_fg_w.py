@@ -50,9 +50,17 @@ def _losses_fn(model, static, loss: str, greedy: bool):
     return losses
 
 
-def _scale_by_block(model, v, d_per_block, greedy: bool):
-    """Multiply each layer's direction by the directional derivative of the loss that scores it."""
-    scales = [d_per_block[model.block_of_layer(i) if greedy else 0] for i in range(len(v))]
+def weight_grads(model, v, d_per_block, *, greedy: bool):
+    """FG-W's update, d·v, for every layer's trainable arrays: each layer's direction ``v_i``
+    (``v`` is per layer, shaped like ``eqx.filter(model.layers, eqx.is_inexact_array)``) times
+    the batch-mean directional derivative ``d`` [batch] of the loss that scores it: its block's
+    local loss with ``greedy``, else the network's loss (the last of ``d_per_block``). The one
+    formula of FG-W and LG-FG-W in both time domains: the continuous weight rules pass the
+    perturbation's rate ψ̇ and the losses' rates L̇ as ``v`` and ``d``."""
+    scales = [
+        jnp.sum(d) / d.shape[0]
+        for d in (d_per_block[model.block_of_layer(i) if greedy else -1] for i in range(len(v)))
+    ]
     return tuple(jax.tree.map(lambda a, s=s: a * s, v_i) for s, v_i in zip(scales, v))
 
 
@@ -65,7 +73,7 @@ def weight_forward_gradient(
     if shared:
         v = weight_directions(params, key, noise, layers)
         ell, d, trace = jax.jvp(lambda p: losses(p, x, y), (params,), (v,), has_aux=True)
-        layer_grads = _scale_by_block(model, v, [jnp.sum(d_b) / x.shape[0] for d_b in d], greedy)
+        layer_grads = weight_grads(model, v, d, greedy=greedy)
     else:
         n = x.shape[0]
         c = math.gcd(n, chunk)
@@ -75,7 +83,7 @@ def weight_forward_gradient(
             _, d, _ = jax.jvp(
                 lambda p: losses(p, xi[None], yi[None]), (params,), (v,), has_aux=True
             )
-            return _scale_by_block(model, v, [jnp.sum(d_b[0]) for d_b in d], greedy)
+            return weight_grads(model, v, d, greedy=greedy)
 
         def add_chunk(total, inputs):
             g = jax.vmap(per_example)(*inputs)
