@@ -12,11 +12,10 @@ from ..estimators import make_estimator
 from ..estimators._direct import (
     direct_feedback_grads,
     kaiming_feedback,
-    outer_over_batch,
     output_error,
     zero_feedback,
 )
-from ..estimators._fdfa import fdfa_directional_derivative
+from ..estimators._fdfa import fdfa_directional_derivative, fdfa_feedback_grads
 from ._rule import AbstractRule, Signals, require_rate
 
 
@@ -76,13 +75,10 @@ class FDFARule(AbstractRule):
         trace = model(x)
         e = output_error(self.loss, trace, y)
         d = fdfa_directional_derivative(model, x, tuple(tangent))
-        targets = tuple(outer_over_batch(d, u) / x.shape[0] for u in tangent)
-        feedback_grads = tuple(b - t for b, t in zip(state, targets))
+        feedback_grads = fdfa_feedback_grads(state, d, tangent)
         return direct_feedback_grads(model, trace, e, state), feedback_grads
 
     def rates(self, model, signals: Signals, state):
-        y_out_dot = signals.trace_dot.logits
-        n = y_out_dot.shape[0]
-        targets = tuple(outer_over_batch(y_out_dot, u) / n for u in signals.p_dot)
-        b_dot = tuple(self.feedback_rate * (t - b) for t, b in zip(targets, state))
+        grads = fdfa_feedback_grads(state, signals.trace_dot.logits, signals.p_dot)
+        b_dot = tuple(-self.feedback_rate * g for g in grads)
         return _forward_rates(self, model, signals, state), b_dot

@@ -15,6 +15,8 @@ from ._fa import FA as FA
 from ._fa import LocalFA as LocalFA
 from ._fa import LocalGreedyFA as LocalGreedyFA
 from ._fdfa import FDFA as FDFA
+from ._fdfa import fdfa_feedback_grads as fdfa_feedback_grads
+from ._fdfa import fdfa_feedback_targets as fdfa_feedback_targets
 from ._fg_a import FGA as FGA
 from ._fg_a import LGFGA as LGFGA
 from ._fg_a import activity_directions as activity_directions

@@ -25,13 +25,26 @@ def fdfa_directional_derivative(model, x, u) -> Array:
     return d
 
 
+def fdfa_feedback_grads(feedback, d: Array, u) -> tuple[Array, ...]:
+    """FDFA's feedback update direction, ``B_l − mean_n d_n ⊗ u_{l,n}`` per hidden layer (eq.
+    10), for the perturbations ``u`` (one array per hidden layer) and the outputs' directional
+    derivative ``d`` [batch, n_out] along them. The one formula of FDFA's feedback in both time
+    domains: the continuous rule passes the perturbation's rate ṗ and the output's rate ẏ_L and
+    moves B at −α times this."""
+    return tuple(b - t for b, t in zip(feedback, fdfa_feedback_targets(d, u)))
+
+
+def fdfa_feedback_targets(d: Array, u) -> tuple[Array, ...]:
+    """``mean_n d_n ⊗ u_{l,n}`` per hidden layer, the feedback's target (eq. 8-10)."""
+    return tuple(outer_over_batch(d, u_l) / d.shape[0] for u_l in u)
+
+
 def fdfa_targets(model, x, key, noise: str = "gaussian") -> tuple[Array, ...]:
     """One sample of ``mean_n d_n ⊗ u_{l,n}`` per hidden layer (the target of eq. 8-10), with
     perturbations independent per example, unit and layer."""
     shapes = model.activity_shapes(x)[:-1]
     u = draw_many(key, [s.shape for s in shapes], noise)
-    d = fdfa_directional_derivative(model, x, u)
-    return tuple(outer_over_batch(d, u_l) / x.shape[0] for u_l in u)
+    return fdfa_feedback_targets(fdfa_directional_derivative(model, x, u), u)
 
 
 class FDFA(AbstractLearnedFeedback):
@@ -54,5 +67,5 @@ class FDFA(AbstractLearnedFeedback):
 
     def feedback_gradients(self, model, x, trace, e, feedback, *, key):
         del trace, e
-        targets = fdfa_targets(model, x, key, self.noise)
-        return tuple(b - t for b, t in zip(feedback, targets))
+        u = draw_many(key, [s.shape for s in model.activity_shapes(x)[:-1]], self.noise)
+        return fdfa_feedback_grads(feedback, fdfa_directional_derivative(model, x, u), u)
