@@ -15,12 +15,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from ..estimators import AbstractEstimator, make_estimator
 from ..losses import get_loss
 from ..nn import Network
-
-
-def _flat(tree) -> Array:
-    return jnp.concatenate(
-        [jnp.ravel(a) for a in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    )
+from ._angles import _flat
 
 
 @eqx.filter_jit

@@ -12,14 +12,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from ..estimators import AbstractEstimator, make_estimator
 from ..nn import Network
+from ._angles import _flat
 from ._sampling import sample_estimates, tree_cosine
 from ._variance import stack_leaves
-
-
-def _flat(tree) -> Array:
-    return jnp.concatenate(
-        [jnp.ravel(a) for a in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array))]
-    )
 
 
 @eqx.filter_jit
