@@ -45,6 +45,7 @@ from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, run_steps
 from models import mlp
 
@@ -210,6 +211,7 @@ def main(config: CompareConfig) -> dict:
         "backend": jax.default_backend(),
         "cpu_count": os.cpu_count(),
         "wall_s": time.perf_counter() - start,
+        "provenance": provenance(),
     }
     _plot_curves(modes, out / "learning_curves.png", config, summary["architecture"])
     _plot_traces(ts, traces, out / "traces.png", config)
@@ -430,10 +432,25 @@ def _plot_traces(ts, traces: dict, path: Path, config: CompareConfig) -> None:
     save_figure(fig, path, dpi=130)
 
 
+def _made_by(stamp: dict) -> str:
+    dirty = " (with uncommitted changes)" if stamp.get("dirty") else ""
+    m = stamp["machine"]
+    machine = (
+        f"{m['processor']}, {m['cores']} cores, {m['system']}, Python {m['python']}, "
+        f"JAX {m['jax']} on {', '.join(m['devices'])}"
+    )
+    return (
+        f"Made by `{stamp['command']}` at commit `{stamp['commit']}`{dirty} on {machine}, "
+        f"{stamp['utc']} (UTC)."
+    )
+
+
 def _markdown(summary: dict, config: CompareConfig) -> str:
     criterion = summary["criterion"]
     lines = [
         f"# Continuous-time vs discrete FG-A on {config.dataset}",
+        "",
+        _made_by(summary["provenance"]),
         "",
         f"MLP {summary['architecture']} (ReLU), the same initial weights and the same "
         f"{summary['presentations']} "

@@ -30,6 +30,8 @@ def test_continuous_vs_discrete_writes_summary_figures_and_config(tmp_path):
     names = ["continuous FG-A", "discrete FG-A", "discrete FG-A ×2", "discrete BP"]
     assert list(result["modes"]) == names
     assert result["presentations"] == 4 and result["samples"] == 40
+    assert result["provenance"]["commit"] is None or len(result["provenance"]["commit"]) == 40
+    assert "Made by `" in (tmp_path / "summary.md").read_text()  # command, commit, machine
     assert result["effective_lr"] == pytest.approx(30.0 * 1e-4 * 2.0)
     for mode in result["modes"].values():
         assert 0 <= mode["test_accuracy"] <= 100 and mode["wall_s"] > 0
