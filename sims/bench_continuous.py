@@ -71,7 +71,7 @@ REFERENCE_REFINEMENT = 8
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    """``widths``/``batch_size``: the network of (a) and (b); ``eta``: the rule's η. Perturbation
+    """``widths``/``batch_size``: the network of (a) and (b); ``lr``: the rule's η. Perturbation
     ``sigma``, ``tau_p``, ``components``; presentations of ``duration`` T; fixed step ``dt0``
     (also Tsit5's first guess); Tsit5's ``(rtol, atol)`` pairs ``tolerances``; ``presentations``
     per solver in (b); ``inner`` calls per compiled loop in (a); ``ensemble`` members, on
@@ -81,7 +81,7 @@ class BenchConfig:
 
     widths: tuple[int, ...] = (64, 64)
     batch_size: int = 20
-    eta: float = 30.0
+    lr: float = 30.0
     sigma: float = 0.01
     tau_p: float = 1.0
     components: int = 4
@@ -132,7 +132,7 @@ class BenchConfig:
             )
         if not self.parts or any(part not in PARTS for part in self.parts):
             raise ValueError(f"parts must be some of {', '.join(PARTS)}, got {self.parts!r}")
-        positive = ("eta", "sigma", "tau_p", "duration", "dt0", "ensemble_duration")
+        positive = ("lr", "sigma", "tau_p", "duration", "dt0", "ensemble_duration")
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -152,7 +152,7 @@ class BenchConfig:
 
     def simulator(self, solver=None, controller=None) -> ct.Simulator:
         return ct.Simulator(
-            ct.FGARule(lr=self.eta, mask=True),
+            ct.FGARule(lr=self.lr, mask=True),
             ct.Sinusoids(self.sigma, self.tau_p, components=self.components),
             solver=diffrax.Heun() if solver is None else solver,
             dt0=self.dt0,
@@ -345,13 +345,13 @@ def _ensemble(config: BenchConfig, data, widths, batch, target, key) -> list[dic
     old = dataclasses.replace(fused, plan=dataclasses.replace(fused.plan, members="vmap"))
     stepped = dataclasses.replace(fused, plan=dataclasses.replace(fused.plan, weights="stepped"))
     states = jax.tree.map(lambda *a: jnp.stack(a), *[s for _, s in prepared])
-    etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.eta
+    etas = jnp.linspace(0.5, 1.5, config.ensemble) * config.lr
 
     def run(bound, eta, state, k):
         member = eqx.tree_at(lambda b: b.simulator.rule.lr, bound, eta)
         return ct.run_presentations(member, state, stream, 1, config.ensemble_presentations, k)
 
-    eta = jnp.asarray(config.eta)
+    eta = jnp.asarray(config.lr)
     one = eqx.filter_jit(lambda *a: run(*a)[0])
     seeds = eqx.filter_jit(eqx.filter_vmap(lambda *a: run(*a)[0], in_axes=(None, None, 0, 0)))
     sweep = eqx.filter_jit(eqx.filter_vmap(lambda *a: run(*a)[0], in_axes=(None, 0, None, None)))
@@ -496,7 +496,7 @@ def _floors(config: BenchConfig, bound, state, states, etas, stream, evaluations
 
         return jax.lax.scan(body, model, ts)[0]
 
-    eta = jnp.asarray(config.eta)
+    eta = jnp.asarray(config.lr)
     field_one = eqx.filter_jit(field)
     field_seeds = eqx.filter_jit(eqx.filter_vmap(field, in_axes=(None, 0)))
     field_etas = eqx.filter_jit(eqx.filter_vmap(field, in_axes=(0, None)))

@@ -105,7 +105,7 @@ class EngineBenchConfig:
 
     widths: tuple[int, ...] = (64, 64)
     batch_size: int = 20
-    eta: float = 30.0
+    lr: float = 30.0
     sigma: float = 0.01
     tau_p: float = 1.0
     duration: float = 10.0
@@ -143,7 +143,7 @@ def _model(data, config: EngineBenchConfig, local_heads=False):
 
 def main_job_simulator(config: EngineBenchConfig, solver=None) -> ct.Simulator:
     return ct.Simulator(
-        ct.FGARule(lr=config.eta, mask=True),
+        ct.FGARule(lr=config.lr, mask=True),
         ct.Sinusoids(config.sigma, config.tau_p, components=4),
         dt0=config.dt0,
         solver=solver,
@@ -209,7 +209,7 @@ def accuracy_cases(config: EngineBenchConfig) -> dict[str, tuple]:
     """name → (rule, perturbation, neurons, hardware, local heads)."""
     s, tau = config.sigma, config.tau_p
     sinusoids, spline = ct.Sinusoids(s, tau), ct.CubicSpline(s, tau)
-    eta = config.eta
+    eta = config.lr
     instant = ct.Instantaneous()
 
     def masked(*hardware, neurons=instant, lr=eta):
@@ -353,7 +353,7 @@ def convergence(config: EngineBenchConfig, data) -> dict:
         model = mlp(data.input_shape, data.num_classes, config.widths, activation=activation,
                     local_heads=False, key=jax.random.key(config.seed))  # fmt: skip
         base = ct.Simulator(
-            ct.FGARule(lr=config.eta, mask=activation == "relu"),
+            ct.FGARule(lr=config.lr, mask=activation == "relu"),
             ct.Sinusoids(config.sigma, config.tau_p, components=4),
             dt0=config.dt0,
             max_steps=65536,

@@ -96,7 +96,7 @@ MIXER_MODES = tuple(name for name, mode in MODES.items() if mode.network == "mix
 class FashionConfig:
     """Settings of every mode. Times are in units of τ_p (``tau_p`` = 1 by default).
 
-    ``eta``: η of the FG-A and LG-FG-A circuits (1/time); ``fdfa_eta`` that of the FDFA circuit
+    ``lr``: η of the FG-A and LG-FG-A circuits (1/time); ``fdfa_lr`` that of the FDFA circuit
     and ``feedback_rate`` its α. ``sigma``: the perturbation's σ, c = (σ/τ_p)² its rate power.
     The perturbation-driven updates move at η·c per unit time, but LG-FG-A's local heads (their
     exact local gradient) and FDFA's output layer (its own error) at η whatever c: σ = τ_p
@@ -116,8 +116,8 @@ class FashionConfig:
     batch_size: int = 128
     epochs: int = 4
     budget_minutes: float = 20.0
-    eta: float = 0.005
-    fdfa_eta: float = 0.03
+    lr: float = 0.005
+    fdfa_lr: float = 0.03
     feedback_rate: float = 0.05
     sigma: float = 1.0
     tau_p: float = 1.0
@@ -133,7 +133,7 @@ class FashionConfig:
     modes: tuple[str, ...] = MLP_MODES
     mixer_preset: str = "S/1/1"
     mixer_channels: int | None = None
-    mixer_eta: float = 0.005
+    mixer_lr: float = 0.005
     mixer_epochs: int = 1
     mixer_budget_minutes: float = 60.0
     seed: int = 0
@@ -156,15 +156,15 @@ class FashionConfig:
         if not self.widths or any(w < 1 for w in self.widths):
             raise ValueError(f"widths must be positive ints, got widths={self.widths!r}")
         for name in (
-            "eta",
-            "fdfa_eta",
+            "lr",
+            "fdfa_lr",
             "feedback_rate",
             "sigma",
             "tau_p",
             "duration",
             "dt0",
             "budget_minutes",
-            "mixer_eta",
+            "mixer_lr",
             "mixer_budget_minutes",
         ):
             value = getattr(self, name)
@@ -203,13 +203,13 @@ class FashionConfig:
         """The circuit of a continuous ``mode`` (the FG-A circuit for a discrete one: it sets
         the matched learning rate)."""
         if mode.network == "mixer":
-            rule = ct.LGFGARule(self.mixer_eta, mask=True)
+            rule = ct.LGFGARule(self.mixer_lr, mask=True)
         elif mode.kind == "discrete" or mode.method == "fg-a":
-            rule = ct.FGARule(self.eta, mask=True)
+            rule = ct.FGARule(self.lr, mask=True)
         elif mode.method == "lg-fg-a":
-            rule = ct.LGFGARule(self.eta, mask=True)
+            rule = ct.LGFGARule(self.lr, mask=True)
         else:
-            rule = ct.FDFARule(self.fdfa_eta, self.feedback_rate)
+            rule = ct.FDFARule(self.fdfa_lr, self.feedback_rate)
         return ct.Simulator(rule, self.perturbation(), dt0=self.dt0)
 
     def settings(self, mode: Mode) -> dict:
@@ -219,12 +219,12 @@ class FashionConfig:
             "test_size eval_every seed"
         ).split()
         names = shared + (
-            "mixer_preset mixer_channels mixer_eta mixer_epochs mixer_budget_minutes".split()
+            "mixer_preset mixer_channels mixer_lr mixer_epochs mixer_budget_minutes".split()
             if mode.network == "mixer"
-            else "widths eta epochs budget_minutes".split()
+            else "widths lr epochs budget_minutes".split()
         )
         if mode.method == "fdfa":
-            names += ["fdfa_eta", "feedback_rate"]
+            names += ["fdfa_lr", "feedback_rate"]
         if mode.label.endswith("×K"):
             names.append("matched_samples")
         settings = {n: getattr(self, n) for n in names}
@@ -235,9 +235,9 @@ QUICK = dict(
     widths=(16, 16),
     batch_size=16,
     epochs=1,
-    eta=0.05,
-    fdfa_eta=0.05,
-    mixer_eta=0.05,
+    lr=0.05,
+    fdfa_lr=0.05,
+    mixer_lr=0.05,
     duration=2.0,
     dt0=0.05,
     train_size=64,
@@ -300,7 +300,16 @@ def _saved_mode(out: Path, name: str) -> dict | None:
     if not path.exists():
         return None
     hint = f"restore it, or delete it to run mode {name} again"
-    return read_json_object(path, "settings", dict, ValueError, hint)
+    saved = read_json_object(path, "settings", dict, ValueError, hint)
+    # Modes saved before the learning rates were named lr (as everywhere in ctlearn) say eta.
+    settings = saved["settings"]
+    for old, new in _RENAMED.items():
+        if old in settings and new not in settings:
+            settings[new] = settings.pop(old)
+    return saved
+
+
+_RENAMED = {"eta": "lr", "fdfa_eta": "fdfa_lr", "mixer_eta": "mixer_lr"}
 
 
 def _label(config: FashionConfig, mode: Mode) -> str:
@@ -616,8 +625,8 @@ def _cli(argv: list[str]) -> FashionConfig:
     parser.add_argument("--mixer", action="store_true", help="add the LocalMixer modes")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--eta", type=float)
-    parser.add_argument("--fdfa-eta", type=float)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--fdfa-lr", type=float)
     parser.add_argument("--feedback-rate", type=float)
     parser.add_argument("--sigma", type=float)
     parser.add_argument("--duration", type=float, help="T")
@@ -627,7 +636,7 @@ def _cli(argv: list[str]) -> FashionConfig:
     parser.add_argument("--matched-samples", type=int)
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--eval-every", type=int)
-    parser.add_argument("--mixer-eta", type=float)
+    parser.add_argument("--mixer-lr", type=float)
     parser.add_argument("--mixer-channels", type=int, help="override the preset's width")
     parser.add_argument("--mixer-budget-minutes", type=float)
     parser.add_argument("--seed", type=int)

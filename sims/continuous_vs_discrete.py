@@ -1,6 +1,6 @@
 """Continuous-time FG-A against discrete FG-A: the same network, initial weights and batches.
 
-    python -m sims.continuous_vs_discrete [--epochs 8] [--eta 30] [--out DIR]
+    python -m sims.continuous_vs_discrete [--epochs 8] [--lr 30] [--out DIR]
 
 The continuous mode presents each minibatch of ``batch_size`` examples (parallel copies of the
 network sharing their weights) for a duration T, with smooth transitions between presentations;
@@ -61,7 +61,7 @@ CRITERION_POINTS = 2.0  # the issue's criterion: within 2 points of discrete FG-
 class CompareConfig:
     """Settings of both modes. Times are in units of ``tau_p`` (τ_p = 1 by default).
 
-    ``eta``: the continuous rule's η (1/time); the discrete SGD learning rate is η·c·T with
+    ``lr``: the continuous rule's η (1/time); the discrete SGD learning rate is η·c·T with
     c = (σ/τ_p)². ``duration``: T per presentation; ``transition``: the time spent blending
     from the previous batch (below T); ``dt0``: the fixed step; ``components``: sinusoids per
     unit. ``mask``: the ReLU trick in both modes. ``input_rate``: the rule's tangent carries the
@@ -76,7 +76,7 @@ class CompareConfig:
     widths: tuple[int, ...] = (64, 64)
     batch_size: int = 20
     epochs: int = 8
-    eta: float = 30.0
+    lr: float = 30.0
     sigma: float = 0.01
     tau_p: float = 1.0
     duration: float = 10.0
@@ -118,7 +118,7 @@ class CompareConfig:
                 f"train_size={self.train_size} holds less than one batch "
                 f"(batch_size={self.batch_size})"
             )
-        for name in ("eta", "sigma", "tau_p", "duration", "dt0"):
+        for name in ("lr", "sigma", "tau_p", "duration", "dt0"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{name} must be finite and > 0, got {name}={value!r}")
@@ -148,7 +148,7 @@ class CompareConfig:
 
     def simulator(self) -> ct.Simulator:
         return ct.Simulator(
-            ct.FGARule(lr=self.eta, mask=self.mask),
+            ct.FGARule(lr=self.lr, mask=self.mask),
             ct.Sinusoids(self.sigma, self.tau_p, components=self.components),
             dt0=self.dt0,
             input_rate=self.input_rate,
@@ -457,7 +457,7 @@ def _markdown(summary: dict, config: CompareConfig) -> str:
         f"batches of {config.batch_size} in the same order ({summary['samples']:,} samples, "
         f"{config.epochs} epochs); backend {summary['backend']}, {summary['cpu_count']} CPU "
         "cores.",
-        f"Continuous: FG-A rule, η = {config.eta:g}, Sinusoids σ = {config.sigma:g}, "
+        f"Continuous: FG-A rule, η = {config.lr:g}, Sinusoids σ = {config.sigma:g}, "
         f"τ_p = {config.tau_p:g} ({config.components} components), instantaneous neurons, "
         f"{summary['integration']} (`ct.plan`), T = {config.duration:g} (T/τ_p = "
         f"{config.duration / config.tau_p:g}), transition {config.transition:g}, input_rate="
@@ -535,7 +535,7 @@ def _cli() -> CompareConfig:
     parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
-    parser.add_argument("--eta", type=float, default=defaults.eta, help="η of the rule (1/time)")
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="η of the rule (1/time)")
     parser.add_argument("--sigma", type=float, default=defaults.sigma)
     parser.add_argument("--tau-p", type=float, default=defaults.tau_p)
     parser.add_argument("--duration", type=float, default=defaults.duration, help="T")
@@ -561,7 +561,7 @@ def _cli() -> CompareConfig:
         widths=tuple(args.widths),
         batch_size=args.batch_size,
         epochs=args.epochs,
-        eta=args.eta,
+        lr=args.lr,
         sigma=args.sigma,
         tau_p=args.tau_p,
         duration=args.duration,

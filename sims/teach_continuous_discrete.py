@@ -107,7 +107,7 @@ def run_modes(config: TeachConfig, seeds: int = SEEDS) -> tuple[dict, float]:
     model, sim, stream = config.model(), config.simulator(), config.stream()
     lr = ct.effective_learning_rate(sim, config.duration)
     flow = ct.Simulator(
-        ct.GradientFlow(lr=config.eta * sim.perturbation.rate_power(), loss=LOSS),
+        ct.GradientFlow(lr=config.lr * sim.perturbation.rate_power(), loss=LOSS),
         None,
         loss=LOSS,
         dt0=config.dt0,
@@ -154,7 +154,7 @@ def plot(config: TeachConfig, modes: dict, lr: float, path) -> Path:
     panels[5].grid(alpha=0.3)
     panels[0].legend(fontsize="small")
     fig.suptitle(
-        f"The same 1 → 1 → 1 network: continuous FG-A (η = {config.eta:g}, σ = {config.sigma:g}) "
+        f"The same 1 → 1 → 1 network: continuous FG-A (η = {config.lr:g}, σ = {config.sigma:g}) "
         f"against discrete steps at the matched learning rate η·c·T = {lr:.3g}"
     )
     return save_figure(fig, path, dpi=110)

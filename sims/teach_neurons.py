@@ -63,7 +63,7 @@ class TeachConfig:
     ``inputs``/``targets``: the examples, presented in turn (one at a time: batch 1);
     ``presentations``: how many; ``duration``: T; ``transition``: the fraction of T spent
     blending from the previous input; ``sigma``, ``tau_p``, ``components``: the sinusoid
-    perturbation; ``eta``: the rule's η (1/time); ``dt0``: Heun's fixed step; ``times``: samples
+    perturbation; ``lr``: the rule's η (1/time); ``dt0``: Heun's fixed step; ``times``: samples
     recorded per presentation; ``frames``: frames of the animation.
     """
 
@@ -75,7 +75,7 @@ class TeachConfig:
     sigma: float = 0.1
     tau_p: float = 1.0
     components: int = 4
-    eta: float = 5.0
+    lr: float = 5.0
     dt0: float = 0.05
     times: int = 100
     frames: int = 60
@@ -91,7 +91,7 @@ class TeachConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {name}={value!r}")
-        for name in ("duration", "sigma", "tau_p", "eta", "dt0"):
+        for name in ("duration", "sigma", "tau_p", "lr", "dt0"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {name}={getattr(self, name)!r}")
         if not 0 <= self.transition < 1:
@@ -100,7 +100,7 @@ class TeachConfig:
     def simulator(self) -> ct.Simulator:
         """Continuous FG-A with the MSE loss and a sinusoid perturbation, fixed-step Heun."""
         return ct.Simulator(
-            ct.FGARule(lr=self.eta, loss=LOSS),
+            ct.FGARule(lr=self.lr, loss=LOSS),
             ct.Sinusoids(self.sigma, self.tau_p, components=self.components),
             loss=LOSS,
             dt0=self.dt0,
@@ -272,7 +272,7 @@ def _panels(config: TeachConfig, traces: dict, data_loss: np.ndarray) -> list:
             "ẇ₁",
             [
                 (traces["w_dot"][:, 0], {"label": "rule's ẇ₁", "lw": 2.5, "alpha": 0.5}),
-                (rule_terms(config.eta, traces)[:, 0], {"label": "η·x·ṗ·ṙ", "lw": 0.8}),
+                (rule_terms(config.lr, traces)[:, 0], {"label": "η·x·ṗ·ṙ", "lw": 0.8}),
             ],
         ),
         ("weights", [(traces["w"][:, i], {"label": PARAMETERS[i]}) for i in range(4)]),
@@ -301,7 +301,7 @@ def plot_traces(config: TeachConfig, t, traces, data_loss, path) -> Path:
     axes[-1].set_yscale("log")
     axes[-1].set_xlabel("time (units of τ_p); dotted lines: a new example is presented")
     axes[0].set_title(
-        f"1 → 1 → 1 network learning by continuous FG-A, ẇ = η·x·ṗ·ṙ (η = {config.eta:g}, "
+        f"1 → 1 → 1 network learning by continuous FG-A, ẇ = η·x·ṗ·ṙ (η = {config.lr:g}, "
         f"σ = {config.sigma:g}, T = {config.duration:g})"
     )
     return save_figure(fig, path, dpi=110)
@@ -349,7 +349,7 @@ def explain(config: TeachConfig, result: dict) -> str:
     return (
         f"Three neurons (input → tanh hidden → linear output) learn to answer −0.5 to x = −1 and "
         f"+0.5 to x = +1, one example at a time, in continuous time, by ẇ = η·x·ẏ·ṙ with ẏ = ṗ "
-        f"(η = {config.eta:g}). Top to bottom: the input "
+        f"(η = {config.lr:g}). Top to bottom: the input "
         f"and its target; the input's rate ẋ (non-zero only while one example blends into the "
         f"next); the perturbation p added to each neuron's input and its rate ṗ (wiggles of "
         f"amplitude σ = {config.sigma:g} on a time scale τ_p = {config.tau_p:g}); the reward "
@@ -369,17 +369,17 @@ def explain(config: TeachConfig, result: dict) -> str:
 
 def parse_config(argv, doc: str, out: str) -> tuple[TeachConfig, Path]:
     """The command line the teaching demos share: ``--quick``, ``--out``, ``--presentations``,
-    ``--eta``, ``--seed``; returns the demo's settings and its output directory."""
+    ``--lr``, ``--seed``; returns the demo's settings and its output directory."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="fewer presentations and samples")
     parser.add_argument("--out", default=out)
     parser.add_argument("--presentations", type=int, default=None)
-    parser.add_argument("--eta", type=float, default=None, help="η of the rule (1/time)")
+    parser.add_argument("--lr", type=float, default=None, help="η of the rule (1/time)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
     options = dict(QUICK) if args.quick else {}
-    for name in ("presentations", "eta", "seed"):
+    for name in ("presentations", "lr", "seed"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
     return TeachConfig(**options), Path(args.out)
@@ -395,7 +395,7 @@ def main(argv=None) -> dict:
     )
     data_loss = dataset_loss(config, model, traces["w"])
     w_end = np.asarray(flat(eqx.filter(final, eqx.is_inexact_array)))
-    gap = np.abs(traces["w_dot"] - rule_terms(config.eta, traces))
+    gap = np.abs(traces["w_dot"] - rule_terms(config.lr, traces))
     result = {
         "config": dataclasses.asdict(config),
         "loss_start": float(data_loss[0]),

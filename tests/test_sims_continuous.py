@@ -65,7 +65,7 @@ def test_continuous_vs_discrete_writes_summary_figures_and_config(tmp_path):
         (dict(batch_size=0), "batch_size must be an int >= 1"),
         (dict(epochs=1.5), "epochs must be an int >= 1"),
         (dict(widths=(8, 0)), "widths must be positive"),
-        (dict(eta=-1.0), "eta must be finite and > 0"),
+        (dict(lr=-1.0), "lr must be finite and > 0"),
         (dict(sigma=float("nan")), "sigma must be finite and > 0"),
         (dict(duration=0.5), "duration=0.5 is shorter than tau_p=1.0"),
         (dict(dt0=2.0), "dt0=2.0 exceeds tau_p"),

@@ -105,7 +105,7 @@ def test_ctlearn_train_refuses_a_bad_option_value_on_one_line(tmp_path, capsys):
         # A value of the wrong type for a method option (a TypeError of the estimators).
         ("reproduce_fdfa", ["--methods", "fg-a:shared=maybe"], ["shared", "'maybe'"]),
         ("reproduce_localmixer", ["--seeds", "0"], ["seeds", "0"]),
-        ("teach_neurons", ["--eta", "-1"], ["eta", "-1.0"]),
+        ("teach_neurons", ["--lr", "-1"], ["lr", "-1.0"]),
         ("teach_continuous_discrete", ["--presentations", "0"], ["presentations", "0"]),
         ("teach_variance", ["--samples", "0"], ["samples", "0"]),
         ("variance_ren", ["--samples", "0"], ["samples", "0"]),

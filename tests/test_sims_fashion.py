@@ -41,7 +41,7 @@ def test_quick_run_writes_outputs_feeds_every_mode_the_same_batches_and_resumes(
     "options, message",
     [
         (dict(batch_size=0), "batch_size must be an int >= 1"),
-        (dict(eta=-1.0), "eta must be finite and > 0"),
+        (dict(lr=-1.0), "lr must be finite and > 0"),
         (dict(budget_minutes=float("nan")), "budget_minutes must be finite and > 0"),
         (dict(duration=0.5), "duration=0.5 is shorter than tau_p=1.0"),
         (dict(transition=2.0), "transition is a time in \\[0, duration=2.0\\), got 2.0"),
@@ -59,3 +59,17 @@ def test_bad_settings_are_refused_naming_the_value(options, message):
 
 def test_every_mode_has_a_distinct_label():
     assert len({m.label for m in MODES.values()}) == len(MODES)
+
+
+def test_the_committed_full_run_still_counts_as_finished_under_the_renamed_settings():
+    # results/continuous_fashion's modes were saved when the learning rates were called eta.
+    from pathlib import Path
+
+    from sims.continuous_fashion import MODES, FashionConfig, _saved_mode
+
+    out = Path(__file__).resolve().parent.parent / "results" / "continuous_fashion"
+    config = FashionConfig()
+    for name in ("ct-fg-a", "ct-fdfa", "fg-a"):
+        saved = _saved_mode(out, name)
+        assert saved is not None and "eta" not in saved["settings"]
+        assert saved["settings"] == config.settings(MODES[name]), name

@@ -47,7 +47,7 @@ def test_teach_neurons_loss_falls(neurons):
 
 def test_teach_neurons_records_the_rule_as_eta_x_pdot_rdot(neurons):
     result, _ = neurons
-    traces, eta = result["traces"], result["config"]["eta"]
+    traces, eta = result["traces"], result["config"]["lr"]
     n = len(result["t"])
     assert n == QUICK["presentations"] * QUICK["times"]
     # A few instants, one of them inside an input transition (ẋ ≠ 0).
@@ -92,7 +92,7 @@ def test_teach_continuous_discrete_runs_every_mode(tmp_path):
     assert len(modes[teach_continuous_discrete.DISCRETE]["loss_end"]) == 3
     config = TeachConfig(**QUICK)
     c = (config.sigma / config.tau_p) ** 2
-    assert result["effective_lr"] == pytest.approx(config.eta * c * config.duration)
+    assert result["effective_lr"] == pytest.approx(config.lr * c * config.duration)
     for name in list(modes)[:3]:  # the deterministic-on-average modes all descend
         assert modes[name]["loss_end"][0] < 0.25 * result["loss_start"]
     assert modes[teach_continuous_discrete.FLOW]["distance_to_flow"] == [0.0]
