@@ -225,7 +225,7 @@ def accuracy_cases(config: EngineBenchConfig) -> dict[str, tuple]:
         "LG-FG-W, local heads": (ct.LGFGWRule(lr=eta), sinusoids, instant, (), True),
         "DFA": (ct.DFARule(lr=0.3), None, instant, (), False),
         "FDFA": (
-            ct.FDFARule(lr=0.3, feedback_rate=1.0),
+            ct.FDFARule(lr=0.3, feedback_lr=1.0),
             ct.Sinusoids(0.1, tau),
             instant,
             (),

@@ -97,7 +97,7 @@ class FashionConfig:
     """Settings of every mode. Times are in units of τ_p (``tau_p`` = 1 by default).
 
     ``lr``: η of the FG-A and LG-FG-A circuits (1/time); ``fdfa_lr`` that of the FDFA circuit
-    and ``feedback_rate`` its α. ``sigma``: the perturbation's σ, c = (σ/τ_p)² its rate power.
+    and ``feedback_lr`` its α. ``sigma``: the perturbation's σ, c = (σ/τ_p)² its rate power.
     The perturbation-driven updates move at η·c per unit time, but LG-FG-A's local heads (their
     exact local gradient) and FDFA's output layer (its own error) at η whatever c: σ = τ_p
     (c = 1, the default) keeps every part of a network at η·T per presentation. The discrete
@@ -118,7 +118,7 @@ class FashionConfig:
     budget_minutes: float = 20.0
     lr: float = 0.005
     fdfa_lr: float = 0.03
-    feedback_rate: float = 0.05
+    feedback_lr: float = 0.05
     sigma: float = 1.0
     tau_p: float = 1.0
     duration: float = 2.0
@@ -158,7 +158,7 @@ class FashionConfig:
         for name in (
             "lr",
             "fdfa_lr",
-            "feedback_rate",
+            "feedback_lr",
             "sigma",
             "tau_p",
             "duration",
@@ -209,7 +209,7 @@ class FashionConfig:
         elif mode.method == "lg-fg-a":
             rule = ct.LGFGARule(self.lr, mask=True)
         else:
-            rule = ct.FDFARule(self.fdfa_lr, self.feedback_rate)
+            rule = ct.FDFARule(self.fdfa_lr, self.feedback_lr)
         return ct.Simulator(rule, self.perturbation(), dt0=self.dt0)
 
     def settings(self, mode: Mode) -> dict:
@@ -224,7 +224,7 @@ class FashionConfig:
             else "widths lr epochs budget_minutes".split()
         )
         if mode.method == "fdfa":
-            names += ["fdfa_lr", "feedback_rate"]
+            names += ["fdfa_lr", "feedback_lr"]
         if mode.label.endswith("×K"):
             names.append("matched_samples")
         settings = {n: getattr(self, n) for n in names}
@@ -301,7 +301,8 @@ def _saved_mode(out: Path, name: str) -> dict | None:
         return None
     hint = f"restore it, or delete it to run mode {name} again"
     saved = read_json_object(path, "settings", dict, ValueError, hint)
-    # Modes saved before the learning rates were named lr (as everywhere in ctlearn) say eta.
+    # Modes saved before the learning rates were named lr (as everywhere in ctlearn) say eta
+    # (and feedback_rate).
     settings = saved["settings"]
     for old, new in _RENAMED.items():
         if old in settings and new not in settings:
@@ -309,7 +310,12 @@ def _saved_mode(out: Path, name: str) -> dict | None:
     return saved
 
 
-_RENAMED = {"eta": "lr", "fdfa_eta": "fdfa_lr", "mixer_eta": "mixer_lr"}
+_RENAMED = {
+    "eta": "lr",
+    "fdfa_eta": "fdfa_lr",
+    "mixer_eta": "mixer_lr",
+    "feedback_rate": "feedback_lr",
+}
 
 
 def _label(config: FashionConfig, mode: Mode) -> str:
@@ -581,7 +587,7 @@ def _markdown(summary: dict) -> str:
         f"instantaneous neurons, Sinusoids τ_p = {config['tau_p']:g}, {config['components']} "
         f"component(s) per unit in band {tuple(config['band'])} (× 2π/τ_p), σ = "
         f"{config['sigma']:g} (c = (σ/τ_p)² = {(config['sigma'] / config['tau_p']) ** 2:g}; "
-        f"FDFA: α = {config['feedback_rate']:g}), T = {config['duration']:g}, transition "
+        f"FDFA: α = {config['feedback_lr']:g}), T = {config['duration']:g}, transition "
         f"{config['transition']:g}, dt0 = {config['dt0']:g}, the default (automatic) solver. "
         "Discrete: plain SGD at the matched learning rate η·c·T of the FG-A circuit (of the "
         "LocalMixer's LG-FG-A circuit for its pair). Wall times: training only (compilation "

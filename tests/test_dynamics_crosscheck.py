@@ -192,7 +192,7 @@ def _expected_fdfa(rule, model, x, y, tangent, state):
     )[1]
     n = x.shape[0]
     targets = [jnp.einsum("no,nu->ou", y_dot, t) / n for t in tangent]
-    b_dot = [rule.feedback_rate * (t - b) for t, b in zip(targets, state)]
+    b_dot = [rule.feedback_lr * (t - b) for t, b in zip(targets, state)]
     return _dfa_weights(rule, model, x, y, state), None, b_dot
 
 
@@ -211,7 +211,7 @@ RULES = [
     (ct.FGWRule(lr=0.7), _expected_weight),
     (ct.LGFGWRule(lr=0.7), _expected_weight),
     (ct.DFARule(lr=0.7), _expected_dfa),
-    (ct.FDFARule(lr=0.7, feedback_rate=2.0), _expected_fdfa),
+    (ct.FDFARule(lr=0.7, feedback_lr=2.0), _expected_fdfa),
     (ct.GradientFlow(lr=0.7), _expected_gradient_flow),
 ]
 

@@ -22,9 +22,9 @@ def test_rules_refuse_a_learning_rate_that_is_not_finite_and_non_negative(rule, 
 
 
 @pytest.mark.parametrize("alpha", [math.inf, math.nan, -0.5])
-def test_fdfa_refuses_a_feedback_rate_that_is_not_finite(alpha):
-    with pytest.raises(ValueError, match=r"feedback_rate .* finite and non-negative"):
-        ct.FDFARule(lr=0.1, feedback_rate=alpha)
+def test_fdfa_refuses_a_feedback_learning_rate_that_is_not_finite(alpha):
+    with pytest.raises(ValueError, match=r"feedback_lr .* finite and non-negative"):
+        ct.FDFARule(lr=0.1, feedback_lr=alpha)
 
 
 def _setup(x=None, y=None, neurons=None):

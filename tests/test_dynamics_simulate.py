@@ -41,7 +41,7 @@ def _tangent(rule, model, x, key=3):
         ct.LGFGARule(lr=0.3),
         ct.FGWRule(lr=0.3),
         ct.LGFGWRule(lr=0.3),
-        ct.FDFARule(lr=0.3, feedback_rate=2.0),
+        ct.FDFARule(lr=0.3, feedback_lr=2.0),
         ct.DFARule(lr=0.3),
         ct.GradientFlow(lr=0.3),
     ],

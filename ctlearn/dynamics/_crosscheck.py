@@ -55,7 +55,7 @@ def instantaneous_agreement(
         "relative_error": float(_relative_error(w_dot, expected)),
     }
     if state_grads is not None:
-        alpha = rule.feedback_rate
+        alpha = rule.feedback_lr
         expected_state = jax.tree.map(lambda g: -alpha * g, state_grads)
         out["state_cosine"] = float(tree_cosine(state_dot, expected_state))
         out["state_relative_error"] = float(_relative_error(state_dot, expected_state))

@@ -54,22 +54,23 @@ class FDFARule(AbstractRule):
     """Continuous FDFA: the hidden layers' outputs carry the perturbation; the feedback follows
     Ḃ_l = α (mean_n ẏ_out,n ⊗ ṗ_l,n − B_l) from zero (Bacho & Chu eq. 8-10 in continuous time:
     with the same tangent, Ḃ is −α × the discrete FDFA feedback gradient), and the weights learn as
-    in DFA through the learned B_l. ``feedback_rate`` is α in 1 / time unit."""
+    in DFA through the learned B_l. ``feedback_lr`` is α in 1 / time unit (the discrete FDFA
+    estimator's ``feedback_lr`` is its step)."""
 
     lr: float
-    feedback_rate: float = 1.0
+    feedback_lr: float = 1.0
     loss: str = "cross_entropy"
     site: ClassVar[str] = "post"
     greedy: ClassVar[bool] = False
 
     def __check_init__(self):
-        require_rate("feedback_rate (α)", self.feedback_rate)
+        require_rate("feedback_lr (α)", self.feedback_lr)
 
     def init(self, model, *, key):
         return zero_feedback(model)
 
     def full_rate(self, model):
-        return max(self.lr, self.feedback_rate)
+        return max(self.lr, self.feedback_lr)
 
     def discrete(self, model, x, y, tangent, state):
         trace = model(x)
@@ -80,5 +81,5 @@ class FDFARule(AbstractRule):
 
     def rates(self, model, signals: Signals, state):
         grads = fdfa_feedback_grads(state, signals.trace_dot.logits, signals.p_dot)
-        b_dot = tuple(-self.feedback_rate * g for g in grads)
+        b_dot = tuple(-self.feedback_lr * g for g in grads)
         return _forward_rates(self, model, signals, state), b_dot
