@@ -202,6 +202,64 @@ def _expected_gradient_flow(rule, model, x, y, tangent, state):
     return [(-rule.lr * gw, -rule.lr * gb) for gw, gb in grads], None, None
 
 
+def _expected_local_gradient_flow(rule, model, x, y, tangent, state):
+    layers, heads, _ = _arrays(model)
+    greedy = isinstance(rule, ct.LocalGreedyGradientFlow)
+
+    def objective(ls, hs):
+        return sum(
+            jnp.mean(ell)
+            for ell in _block_losses(model, ls, hs, x, y, greedy=greedy)
+            if ell is not None
+        )
+
+    grads, head_grads = jax.grad(objective, argnums=(0, 1))(layers, heads)
+    rates = [(-rule.lr * gw, -rule.lr * gb) for gw, gb in grads]
+    head_rates = [None if g is None else (-rule.lr * g[0], -rule.lr * g[1]) for g in head_grads]
+    return rates, head_rates, None
+
+
+def _expected_feedback_alignment(rule, model, x, y, tangent, state):
+    """FA by hand: the output error e = (softmax − onehot) / N goes down layer by layer,
+    δ_l = f′(z_l) ⊙ g_l and g_{l-1} = δ_l B_lᵀ with B_l the fixed random copy of W_l; at a block's
+    output a local rule adds (L-FA) or substitutes (LG-FA) its head's error sent through the
+    head's random copy."""
+    layers, heads, activations = _arrays(model)
+    feedback_layers, feedback_heads = state
+    inputs, zs, outs = _forward(model, layers, x)
+    n, classes = x.shape[0], outs[-1].shape[-1]
+    error = lambda logits: (jax.nn.softmax(logits, axis=-1) - jax.nn.one_hot(y, classes)) / n
+    local = isinstance(rule, (ct.LFARule, ct.LGFARule))
+    deltas = [None] * len(layers)
+    g = error(outs[-1])
+    for b in reversed(range(len(model.block_ends))):
+        end = model.block_ends[b]
+        if local and heads[b] is not None:
+            wh, bh = heads[b]
+            from_head = error(outs[end - 1] @ wh + bh) @ feedback_heads[b].weight.T
+            g = from_head if isinstance(rule, ct.LGFARule) else g + from_head
+        for i in reversed(range(model.block_starts[b], end)):
+            deltas[i] = _slope(activations[i], zs[i]) * g
+            g = deltas[i] @ feedback_layers[i].weight.T
+    head_rates = _head_rates(model, heads, x, y, rule.lr) if local else None
+    return (
+        _contract(rule.lr, inputs, deltas),
+        head_rates,
+        [jax.tree.map(jnp.zeros_like, part) for part in state],
+    )
+
+
+def _expected_dkp(rule, model, x, y, tangent, state):
+    """DFA by hand through the current B_l, and Ḃ_l = −α (eᵀ y_l + λ B_l)."""
+    layers, _, _ = _arrays(model)
+    _, _, outs = _forward(model, layers, x)
+    e = (jax.nn.softmax(outs[-1], axis=-1) - jax.nn.one_hot(y, outs[-1].shape[-1])) / x.shape[0]
+    b_dot = [
+        -rule.feedback_lr * (e.T @ h + rule.feedback_decay * b) for h, b in zip(outs[:-1], state)
+    ]
+    return _dfa_weights(rule, model, x, y, state), None, b_dot
+
+
 RULES = [
     (ct.FGARule(lr=0.7), _expected_activity),
     (ct.FGARule(lr=0.7, mask=True), _expected_activity),
@@ -213,6 +271,13 @@ RULES = [
     (ct.DFARule(lr=0.7), _expected_dfa),
     (ct.FDFARule(lr=0.7, feedback_lr=2.0), _expected_fdfa),
     (ct.GradientFlow(lr=0.7), _expected_gradient_flow),
+    (ct.LocalGradientFlow(lr=0.7), _expected_local_gradient_flow),
+    (ct.LocalGreedyGradientFlow(lr=0.7), _expected_local_gradient_flow),
+    (ct.FARule(lr=0.7), _expected_feedback_alignment),
+    (ct.LFARule(lr=0.7), _expected_feedback_alignment),
+    (ct.LGFARule(lr=0.7), _expected_feedback_alignment),
+    (ct.DKPRule(lr=0.7, feedback_lr=2.0), _expected_dkp),
+    (ct.DKPRule(lr=0.7, feedback_lr=2.0, feedback_decay=0.5), _expected_dkp),
 ]
 
 
@@ -220,7 +285,8 @@ def _rule_id(rule):
     options = [
         name
         for name, on in (("mask", getattr(rule, "mask", False)),
-                         ("measured", getattr(rule, "rate", "") == "measured"))
+                         ("measured", getattr(rule, "rate", "") == "measured"),
+                         ("decay", getattr(rule, "feedback_decay", 0.0) > 0))
         if on
     ]  # fmt: skip
     return "-".join([type(rule).__name__] + options)
@@ -248,7 +314,7 @@ def test_instantaneous_rates_equal_a_hand_computation(rule, expected, problem):
     keys = jax.random.split(jax.random.key(3), max(len(shapes), 1))
     tangent = tuple(jax.random.normal(k, s) for k, s in zip(keys, shapes))
     state = rule.init(model, key=jax.random.key(4))
-    if isinstance(rule, ct.FDFARule):  # feedback part-way through learning, not its zero start
+    if isinstance(rule, (ct.FDFARule, ct.DKPRule)):  # learned feedback part-way, not zero
         state = tuple(0.3 * jax.random.normal(jax.random.key(5), b.shape) for b in state)
     zeros = tuple(jnp.zeros_like(t) for t in tangent)
     signals = ct.measure(
@@ -272,9 +338,18 @@ def test_instantaneous_rates_equal_a_hand_computation(rule, expected, problem):
     if state_rates is None:
         assert state_dot is None
     else:
+        state_rates, state_dot = jax.tree.leaves(state_rates), jax.tree.leaves(state_dot)
         state_scale = max(float(jnp.max(jnp.abs(s))) for s in state_rates) or 1.0
         for i, (got, want) in enumerate(zip(state_dot, state_rates, strict=True)):
             _assert_close(got, want, state_scale, f"feedback {i} rate")
+
+
+def test_every_registered_rule_has_its_hand_computation():
+    """Each rule in ``ct.RULES`` (the twins of the discrete estimators) appears in the table
+    above, so none escapes the check against first principles."""
+    checked = {type(rule) for rule, _ in RULES}
+    missing = [name for name, cls in ct.RULES.items() if cls not in checked]
+    assert not missing, f"continuous rules without a hand cross-check: {missing}"
 
 
 # -- non-idealities kept in at zero strength ------------------------------------------------

@@ -33,24 +33,21 @@ def _tangent(rule, model, x, key=3):
     return [jax.random.normal(k, s) for k, s in zip(keys, shapes)]
 
 
+# Every registered twin (learned-feedback rules at α = 2), and FG-A with the ReLU mask.
+TWINS = [
+    ct.make_rule(name, lr=0.3, **({"feedback_lr": 2.0} if "feedback_lr" in ct.rule_options(name)
+                                  else {}))
+    for name in ct.RULES
+] + [ct.FGARule(lr=0.3, mask=True)]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    "rule",
-    [
-        ct.FGARule(lr=0.3),
-        ct.FGARule(lr=0.3, mask=True),
-        ct.LGFGARule(lr=0.3),
-        ct.FGWRule(lr=0.3),
-        ct.LGFGWRule(lr=0.3),
-        ct.FDFARule(lr=0.3, feedback_lr=2.0),
-        ct.DFARule(lr=0.3),
-        ct.GradientFlow(lr=0.3),
-    ],
-    ids=lambda r: type(r).__name__ + ("-mask" if getattr(r, "mask", False) else ""),
+    "rule", TWINS, ids=lambda r: type(r).__name__ + ("-mask" if getattr(r, "mask", False) else "")
 )
 def test_instantaneous_rule_equals_minus_eta_times_the_discrete_estimator(rule, problem):
     model, x, y = problem
     state = rule.init(model, key=jax.random.key(1))
-    if isinstance(rule, ct.FDFARule):  # learned feedback part-way: not the zero it starts from
+    if isinstance(rule, (ct.FDFARule, ct.DKPRule)):  # learned feedback part-way, not its zero
         state = tuple(0.1 * jax.random.normal(jax.random.key(2), b.shape) for b in state)
     check = ct.instantaneous_agreement(rule, model, x, y, _tangent(rule, model, x), state)
     assert check["cosine"] >= COSINE and check["relative_error"] <= RELATIVE, check

@@ -1,5 +1,6 @@
-"""Direct feedback in continuous time: DFA's fixed feedback, and FDFA's feedback learned from
-the outputs' rate of change (Ḃ = α (ẏ_out ⊗ ṗ − B))."""
+"""Direct feedback in continuous time: DFA's fixed feedback, DKP's feedback learned from the
+output error (Ḃ = −α (e ⊗ y + λ B)), and FDFA's feedback learned from the outputs' rate of change
+(Ḃ = α (ẏ_out ⊗ ṗ − B))."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from ..estimators import make_estimator
+from ..estimators import dkp_feedback_grads, make_estimator
 from ..estimators._direct import (
     direct_feedback_grads,
     kaiming_feedback,
     output_error,
     zero_feedback,
 )
+from ..estimators._dkp import FEEDBACK_INITS
 from ..estimators._fdfa import fdfa_directional_derivative, fdfa_feedback_grads
 from ._rule import AbstractRule, Signals, require_rate
 
@@ -48,6 +50,63 @@ class DFARule(AbstractRule):
 
     def rates(self, model, signals: Signals, state):
         return _forward_rates(self, model, signals, state), jax.tree.map(jnp.zeros_like, state)
+
+
+class DKPRule(AbstractRule):
+    """Continuous DKP (Webster et al.'s Direct Kolen-Pollack): DFA whose feedback conductances
+    learn. The feedback synapse from output k to hidden unit j sees what the output layer's
+    synapse from j to k sees, the output error e_k and the activity y_j, and follows
+    Ḃ_l = −α (Σ_n e_n ⊗ y_{l,n} + λ B_l): gradient flow on the loss of a direct linear map from
+    y_l to the outputs, with leak λ (``feedback_decay``). The output layer's weights receive the
+    transposed product, so the last hidden layer's B follows W_out's change (the Kolen-Pollack
+    identity) and the leak on both sides pulls them together.
+
+    The weights learn as in DFA through the current B_l. ``feedback_lr`` is α in 1 / time unit,
+    ``feedback_decay`` λ in the same unit as the gradient's scale. The twin of the discrete DKP
+    with ``feedback_optimizer="sgd"`` in the limit of small steps (the discrete default, Adam,
+    rescales each entry's step and has no continuous-time twin of this form). ``feedback_init``:
+    ``"zeros"`` (the FDFA paper's code) or ``"kaiming"`` (DFA's random matrices), as the discrete
+    DKP draws them."""
+
+    lr: float
+    feedback_lr: float = 1.0
+    feedback_decay: float = 0.0
+    feedback_init: str = "zeros"
+    loss: str = "cross_entropy"
+    site: ClassVar[str] = "none"
+    greedy: ClassVar[bool] = False
+
+    def __check_init__(self):
+        require_rate("feedback_lr (α)", self.feedback_lr)
+        require_rate("feedback_decay (λ)", self.feedback_decay)
+        if self.feedback_init not in FEEDBACK_INITS:
+            raise ValueError(
+                f"unknown feedback_init {self.feedback_init!r}; valid: {', '.join(FEEDBACK_INITS)}"
+            )
+
+    def init(self, model, *, key):
+        return make_estimator("dkp", feedback_init=self.feedback_init).initial_feedback(model, key)
+
+    def full_rate(self, model):
+        return max(self.lr, self.feedback_lr)
+
+    def _feedback_grads(self, trace, e, state):
+        grads = dkp_feedback_grads(trace, e)
+        if self.feedback_decay == 0.0:
+            return grads
+        return tuple(g + self.feedback_decay * b for g, b in zip(grads, state))
+
+    def discrete(self, model, x, y, tangent, state):
+        del tangent
+        trace = model(x)
+        e = output_error(self.loss, trace, y)
+        return direct_feedback_grads(model, trace, e, state), self._feedback_grads(trace, e, state)
+
+    def rates(self, model, signals: Signals, state):
+        trace = jax.lax.stop_gradient(signals.trace)
+        e = output_error(self.loss, trace, signals.y)
+        b_dot = tuple(-self.feedback_lr * g for g in self._feedback_grads(trace, e, state))
+        return _forward_rates(self, model, signals, state), b_dot
 
 
 class FDFARule(AbstractRule):

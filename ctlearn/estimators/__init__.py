@@ -10,10 +10,14 @@ from ._base import Batch as Batch
 from ._base import Diagnostics as Diagnostics
 from ._bp import BP as BP
 from ._dfa import DFA as DFA
+from ._direct import direct_feedback_grads as direct_feedback_grads
+from ._direct import output_error as output_error
 from ._dkp import DKP as DKP
+from ._dkp import dkp_feedback_grads as dkp_feedback_grads
 from ._fa import FA as FA
 from ._fa import LocalFA as LocalFA
 from ._fa import LocalGreedyFA as LocalGreedyFA
+from ._fa import feedback_alignment_grads as feedback_alignment_grads
 from ._fdfa import FDFA as FDFA
 from ._fdfa import fdfa_feedback_grads as fdfa_feedback_grads
 from ._fdfa import fdfa_feedback_targets as fdfa_feedback_targets
@@ -31,6 +35,7 @@ from ._noise import NOISES as NOISES
 from ._noisy_bp import NoisyBP as NoisyBP
 from ._objective import block_losses as block_losses
 from ._objective import exact_head_grads as exact_head_grads
+from ._objective import local_objective as local_objective
 
 ESTIMATORS: dict[str, type[AbstractEstimator]] = {
     "bp": BP,

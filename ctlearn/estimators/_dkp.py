@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from jaxtyping import Array
+
+from ..nn import Trace
 from ._direct import AbstractLearnedFeedback, kaiming_feedback, outer_over_batch
 
 FEEDBACK_INITS = ("zeros", "kaiming")
+
+
+def dkp_feedback_grads(trace: Trace, e: Array) -> tuple[Array, ...]:
+    """DKP's feedback gradients: ``Σ_n e_n ⊗ y_{l,n}`` [n_out, *y_l.shape[1:]] for each hidden
+    layer's output activity ``y_l`` (``trace.inputs[l + 1]``), the gradient a direct linear map
+    from ``y_l`` to the outputs would receive from the output error ``e`` (which carries 1/batch).
+    The discrete DKP hands it to its optimizer; the continuous rule descends it."""
+    return tuple(outer_over_batch(e, y_l) for y_l in trace.inputs[1:])
 
 
 class DKP(AbstractLearnedFeedback):
@@ -38,4 +49,4 @@ class DKP(AbstractLearnedFeedback):
 
     def feedback_gradients(self, model, x, trace, e, feedback, *, key):
         del model, x, feedback, key
-        return tuple(outer_over_batch(e, y_l) for y_l in trace.inputs[1:])
+        return dkp_feedback_grads(trace, e)
