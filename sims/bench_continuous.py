@@ -197,10 +197,9 @@ def main(config: BenchConfig) -> dict:
 
 
 def _stream(data, batch: int, presentations: int, duration: float) -> ct.Presentations:
-    n = batch * (presentations + 1)
-    x = jnp.asarray(data.train.x[:n]).reshape((presentations + 1, batch, -1))
-    y = jnp.asarray(data.train.y[:n]).reshape((presentations + 1, batch))
-    return ct.Presentations(x, y, duration=duration, transition=0.1 * duration)
+    return ct.Presentations.from_split(
+        data.train, batch, duration=duration, transition=0.1 * duration, count=presentations + 1
+    )
 
 
 def _vector_field(config: BenchConfig, data, key) -> dict:

@@ -127,12 +127,13 @@ class EngineBenchConfig:
 
 
 def _stream(data, config: EngineBenchConfig, count: int) -> ct.Presentations:
-    rng = np.random.default_rng(config.seed)
-    order = rng.permutation(len(data.train))[: count * config.batch_size]
-    x = data.train.x[order].reshape((count, config.batch_size) + data.input_shape)
-    y = data.train.y[order].reshape((count, config.batch_size))
-    return ct.Presentations(
-        jnp.asarray(x), jnp.asarray(y), duration=config.duration, transition=config.transition
+    return ct.Presentations.from_split(
+        data.train,
+        config.batch_size,
+        duration=config.duration,
+        transition=config.transition,
+        key=jax.random.key(config.seed),
+        count=count,
     )
 
 

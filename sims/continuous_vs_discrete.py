@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
 from ctlearn._usererror import prepare_parser, run_main
-from ctlearn.data import load_dataset
+from ctlearn.data import ArraySplit, load_dataset
 from ctlearn.diagnostics import tree_cosine
 from ctlearn.estimators import make_estimator
 from ctlearn.files import atomic_write_text
@@ -161,11 +161,19 @@ def main(config: CompareConfig) -> dict:
     out = Path(config.out)
     atomic_write_text(out / "config.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     data = load_dataset(config.dataset)
-    x, y = _batches(config, data)
-    key_model, key_sim, key_discrete, key_check = jax.random.split(jax.random.key(config.seed), 4)
+    keys = jax.random.split(jax.random.key(config.seed), 5)
+    key_model, key_sim, key_discrete, key_check, key_data = keys
+    stream = ct.Presentations.from_split(
+        _train_split(config, data),
+        config.batch_size,
+        duration=config.duration,
+        transition=config.transition,
+        key=key_data,
+        epochs=config.epochs,
+    )
+    x, y = stream.x, stream.y
     model = mlp(data.input_shape, data.num_classes, config.widths, local_heads=False, key=key_model)
     sim = config.simulator()
-    stream = ct.Presentations(x, y, duration=config.duration, transition=config.transition)
     lr = ct.effective_learning_rate(sim, config.duration)
 
     modes, finals = {}, {}
@@ -222,18 +230,11 @@ def main(config: CompareConfig) -> dict:
     return summary
 
 
-def _batches(config: CompareConfig, data) -> tuple[jax.Array, jax.Array]:
-    """``epochs`` shuffled passes over the training examples, as [presentations, batch, ...]
-    (a last partial batch of each pass is dropped)."""
-    n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
-    per_epoch = n // config.batch_size
-    rng = np.random.default_rng(config.seed)
-    order = np.concatenate(
-        [rng.permutation(n)[: per_epoch * config.batch_size] for _ in range(config.epochs)]
-    )
-    shape = (len(order) // config.batch_size, config.batch_size)
-    x = data.train.x[order].reshape(shape + data.input_shape)
-    return jnp.asarray(x), jnp.asarray(data.train.y[order].reshape(shape))
+def _train_split(config: CompareConfig, data):
+    """The training examples every mode sees: the first ``train_size`` (all when ``None``)."""
+    if config.train_size is None or config.train_size >= len(data.train):
+        return data.train
+    return ArraySplit(data.train.x[: config.train_size], data.train.y[: config.train_size])
 
 
 def _params(model):

@@ -6,7 +6,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ..data import Split, batches, num_batches
 
 
 class Presentations(eqx.Module):
@@ -74,6 +76,46 @@ class Presentations(eqx.Module):
                 f"{np.asarray(self.x[k, n])[~finite[k, n]].flat[0]} ({int((~finite).sum())} "
                 "values in all); the inputs must be finite numbers"
             )
+
+    @classmethod
+    def from_split(
+        cls,
+        split: Split,
+        batch_size: int,
+        *,
+        duration: float,
+        transition: float = 0.0,
+        key: PRNGKeyArray | None = None,
+        count: int | None = None,
+        epochs: int = 1,
+    ) -> Presentations:
+        """The presentations of ``split``'s batches, in ``ctlearn.data.batches``'s order: epoch
+        ``e`` is ``batches(split, batch_size, key=jax.random.fold_in(key, e))`` (the order
+        ``ctlearn.train`` uses when ``key`` is its data key), each epoch's last partial batch
+        dropped; ``key=None`` keeps the stored order. ``count`` presentations (as many epochs
+        as they need, the last one cut short), or ``epochs`` whole epochs when ``count`` is
+        ``None``."""
+        per_epoch = num_batches(split, batch_size)  # refuses a batch larger than the split
+        if count is None:
+            if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+                raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+            count = epochs * per_epoch
+        elif isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count (presentations) must be an int >= 1, got {count!r}")
+        xs, ys = [], []
+        for epoch in range(-(-count // per_epoch)):
+            epoch_key = None if key is None else jax.random.fold_in(key, epoch)
+            for x, y in batches(split, batch_size, key=epoch_key, shuffle=key is not None):
+                if len(xs) == count:
+                    break
+                xs.append(np.asarray(x))
+                ys.append(np.asarray(y))
+        return cls(
+            jnp.asarray(np.stack(xs)),
+            jnp.asarray(np.stack(ys)),
+            duration=duration,
+            transition=transition,
+        )
 
     @property
     def num(self) -> int:

@@ -138,13 +138,13 @@ class AnalogBase:
                 f"batch_size={self.batch_size} is larger than {data.name}'s training split "
                 f"({len(data.train)} examples)"
             )
-        # In order, cycling through the training split (epochs) when presentations need it.
-        index = np.arange(self.batch_size * self.presentations) % len(data.train)
-        shape = (self.presentations, self.batch_size)
-        x = np.asarray(data.train.x)[index].reshape(shape + (-1,))
-        y = np.asarray(data.train.y)[index].reshape(shape)
-        return ct.Presentations(
-            jnp.asarray(x), jnp.asarray(y), duration=self.duration, transition=self.transition
+        # In the stored order, cycling through the training split (epochs) when needed.
+        return ct.Presentations.from_split(
+            data.train,
+            self.batch_size,
+            duration=self.duration,
+            transition=self.transition,
+            count=self.presentations,
         )
 
     def simulator(self, params: Mapping[str, Any]) -> ct.Simulator:
