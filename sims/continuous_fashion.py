@@ -65,6 +65,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 LOSS = "cross_entropy"
 TARGET_ACCURACY = 85.0  # the issue's target for the best continuous rule, within 20 minutes
+# The batch order every mode sees (recorded in each mode's settings): the seed's data key folded
+# with the epoch, as ``ct.Presentations.from_split`` and ``ctlearn.data.batches`` order them.
+STREAM = "ctlearn.data.batches"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,6 +231,7 @@ class FashionConfig:
         if mode.label.endswith("×K"):
             names.append("matched_samples")
         settings = {n: getattr(self, n) for n in names}
+        settings["stream"] = STREAM  # modes saved with another batch order are run again
         return json.loads(json.dumps(settings))  # tuples as lists, as read back from JSON
 
 
@@ -255,8 +259,9 @@ def main(config: FashionConfig, *, argv: list[str] | None = None) -> dict:
     out = Path(config.out)
     saved_modes = {name: _saved_mode(out, name) for name in MODES}  # damaged: refused here
     data = _data(config)
-    x, y = _batches(config, data, max(config.epochs, config.mixer_epochs))
-    keys = dict(zip(("model", "sim", "discrete"), jax.random.split(jax.random.key(config.seed), 3)))
+    names = ("model", "sim", "discrete", "data")
+    keys = dict(zip(names, jax.random.split(jax.random.key(config.seed), len(names))))
+    x, y = _batches(config, data, max(config.epochs, config.mixer_epochs), keys["data"])
     for name in config.modes:
         mode = MODES[name]
         path = out / "modes" / f"{name}.json"
@@ -300,22 +305,7 @@ def _saved_mode(out: Path, name: str) -> dict | None:
     if not path.exists():
         return None
     hint = f"restore it, or delete it to run mode {name} again"
-    saved = read_json_object(path, "settings", dict, ValueError, hint)
-    # Modes saved before the learning rates were named lr (as everywhere in ctlearn) say eta
-    # (and feedback_rate).
-    settings = saved["settings"]
-    for old, new in _RENAMED.items():
-        if old in settings and new not in settings:
-            settings[new] = settings.pop(old)
-    return saved
-
-
-_RENAMED = {
-    "eta": "lr",
-    "fdfa_eta": "fdfa_lr",
-    "mixer_eta": "mixer_lr",
-    "feedback_rate": "feedback_lr",
-}
+    return read_json_object(path, "settings", dict, ValueError, hint)
 
 
 def _label(config: FashionConfig, mode: Mode) -> str:
@@ -330,18 +320,17 @@ def _data(config: FashionConfig):
     return data
 
 
-def _batches(config: FashionConfig, data, epochs: int) -> tuple[jax.Array, jax.Array]:
-    """``epochs`` shuffled passes over the training examples as [presentations, batch, ...] (a
-    last partial batch of each pass is dropped); every mode takes a prefix of these."""
-    n = len(data.train) if config.train_size is None else min(config.train_size, len(data.train))
-    per_epoch = n // config.batch_size
-    rng = np.random.default_rng(config.seed)
-    order = np.concatenate(
-        [rng.permutation(n)[: per_epoch * config.batch_size] for _ in range(epochs)]
+def _batches(config: FashionConfig, data, epochs: int, key) -> tuple[jax.Array, jax.Array]:
+    """``epochs`` shuffled passes over the training examples (the first ``train_size``) as
+    [presentations, batch, ...], in ``ctlearn.data.batches``'s order (a last partial batch of
+    each pass is dropped); every mode takes a prefix of these."""
+    train = data.train
+    if config.train_size is not None and config.train_size < len(train):
+        train = ArraySplit(train.x[: config.train_size], train.y[: config.train_size])
+    stream = ct.Presentations.from_split(
+        train, config.batch_size, duration=config.duration, key=key, epochs=epochs
     )
-    shape = (len(order) // config.batch_size, config.batch_size)
-    x = data.train.x[order].reshape(shape + data.input_shape)
-    return jnp.asarray(x), jnp.asarray(data.train.y[order].reshape(shape))
+    return stream.x, stream.y
 
 
 def _model(config: FashionConfig, mode: Mode, data, key):
