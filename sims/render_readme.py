@@ -1,6 +1,10 @@
-"""Fill the README's result tables from the committed files under ``results/``.
+"""Fill the result tables of the README and the documentation pages from the committed files
+under ``results/``.
 
-    python -m sims.render_readme [--check] [--readme README.md]
+    python -m sims.render_readme [--check] [--readme PAGE]
+
+Without ``--readme`` it renders ``README.md`` and every page under ``docs/`` (the ``results``
+link there excepted); with it, that one page, its sources found beside it.
 
 A table in the README is rendered, not typed, when it sits between two markers that name its
 source, a Markdown file of the repository and, after ``#``, which of its tables (default 1):
@@ -11,7 +15,7 @@ source, a Markdown file of the repository and, after ``#``, which of its tables 
     <!-- /table -->
 
 Everything between the markers is replaced by that table of the source, copied as it stands.
-``--check`` changes nothing and exits with status 1 when the README differs from its rendering
+``--check`` changes nothing and exits with status 1 when a page differs from its rendering
 (the test suite checks it too), naming each table that is out of date.
 """
 
@@ -71,27 +75,49 @@ def render(readme: str, root: Path = ROOT) -> tuple[str, list[str]]:
     return _BLOCK.sub(fill, readme), changed
 
 
+def pages(root: Path = ROOT) -> list[Path]:
+    """The pages whose tables are rendered: the README and the documentation's Markdown pages
+    (not those reached through ``docs/results``, the link to ``results/`` itself)."""
+    docs = root / "docs"
+    found = [
+        path
+        for path in sorted(docs.rglob("*.md"))
+        if "results" not in path.relative_to(docs).parts[:1]
+    ]
+    return [root / "README.md"] + found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     prepare_parser(parser)
-    parser.add_argument("--readme", default=str(ROOT / "README.md"))
+    parser.add_argument("--readme", default=None, help="one page (default: README and docs/)")
     parser.add_argument("--check", action="store_true", help="report, change nothing")
     args = parser.parse_args(argv)
-    path = Path(args.readme)
-    if not path.is_file():
-        raise FileNotFoundError(f"--readme {path} does not exist")
-    text = path.read_text(encoding="utf-8")
-    rendered, changed = render(text, root=path.resolve().parent)
-    if args.check:
-        for source in changed:
-            print(f"out of date: the table from {source}")
-        return 1 if changed else 0
-    if changed:
-        atomic_write_text(path, rendered)
-    print(
-        f"{path}: {len(changed)} table(s) updated" + (f" ({', '.join(changed)})" if changed else "")
-    )
-    return 0
+    if args.readme is None:
+        targets = [(path, ROOT) for path in pages()]
+    else:
+        path = Path(args.readme)
+        if not path.is_file():
+            raise FileNotFoundError(f"--readme {path} does not exist")
+        targets = [(path, path.resolve().parent)]
+    rendered = {}
+    for path, root in targets:  # every page is rendered (or refused) before any is written
+        text = path.read_text(encoding="utf-8")
+        rendered[path] = render(text, root=root)
+    stale = False
+    for path, (new, changed) in rendered.items():
+        if args.check:
+            for source in changed:
+                print(f"out of date: {path.name}, the table from {source}")
+            stale = stale or bool(changed)
+            continue
+        if changed:
+            atomic_write_text(path, new)
+        print(
+            f"{path}: {len(changed)} table(s) updated"
+            + (f" ({', '.join(changed)})" if changed else "")
+        )
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The README's rendered tables equal their committed sources (``python -m sims.render_readme``)."""
+"""The rendered tables of the README and the documentation pages equal their committed sources
+(``python -m sims.render_readme``)."""
 
 from pathlib import Path
 
 import pytest
 
-from sims.render_readme import ROOT, main, markdown_tables, render
+from sims.render_readme import ROOT, main, markdown_tables, pages, render
 
 SOURCE = """Some text | not a table
 
@@ -21,11 +22,17 @@ no rule above
 """
 
 
-def test_the_committed_readme_equals_its_rendering():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    rendered, changed = render(readme)
-    assert "<!-- table: results/" in readme  # at least one table is rendered
-    assert changed == [] and rendered == readme, f"run python -m sims.render_readme: {changed}"
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_each_committed_page_equals_its_rendering(page):
+    text = page.read_text(encoding="utf-8")
+    rendered, changed = render(text)
+    assert changed == [] and rendered == text, f"run python -m sims.render_readme: {changed}"
+
+
+def test_the_results_page_renders_tables_and_the_results_link_is_not_a_page():
+    assert "<!-- table: results/" in (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
+    assert ROOT / "docs" / "results.md" in pages()
+    assert not any("results" in p.relative_to(ROOT / "docs").parts[:1] for p in pages()[1:])
 
 
 def test_tables_are_found_in_order_and_a_stale_one_is_replaced(tmp_path):

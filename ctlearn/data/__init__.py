@@ -12,3 +12,18 @@ from ._split import ArraySplit as ArraySplit
 from ._split import Split as Split
 from ._stats import SCALINGS as SCALINGS
 from ._streaming import StreamingSplit as StreamingSplit
+
+__all__ = [
+    "batches",
+    "num_batches",
+    "Dataset",
+    "DatasetNotAvailableError",
+    "read_idx",
+    "available_datasets",
+    "check_dataset",
+    "load_dataset",
+    "ArraySplit",
+    "Split",
+    "SCALINGS",
+    "StreamingSplit",
+]

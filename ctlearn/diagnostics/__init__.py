@@ -24,3 +24,28 @@ from ._variance import measured_variance as measured_variance
 from ._variance import normalised_variance as normalised_variance
 from ._variance import predicted_variance as predicted_variance
 from ._variance import stack_leaves as stack_leaves
+
+__all__ = [
+    "angle_degrees",
+    "gradient_angles",
+    "converged_feedback",
+    "fit_power_law",
+    "compiled_matmul_flops",
+    "first_layer_variance_terms",
+    "predicted_relative_variance",
+    "relative_variance",
+    "compiled_memory",
+    "op_kind",
+    "op_times",
+    "time_by_kind",
+    "sample_estimates",
+    "tree_cosine",
+    "time_side_by_side",
+    "layer_angles",
+    "normalised_variance_of",
+    "gradient_statistics",
+    "measured_variance",
+    "normalised_variance",
+    "predicted_variance",
+    "stack_leaves",
+]

@@ -19,3 +19,16 @@ def get_loss(name: str) -> Callable:
     if name not in LOSSES:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
     return LOSSES[name]
+
+__all__ = [
+    "accuracy",
+    "cross_entropy",
+    "mse",
+    "contrastive_head_loss",
+    "info_nce",
+    "linear_head_loss",
+    "naive_replicated_loss",
+    "replicated_loss",
+    "LOSSES",
+    "get_loss",
+]

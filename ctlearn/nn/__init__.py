@@ -24,3 +24,30 @@ from ._registry import architecture as architecture
 from ._registry import architectures as architectures
 from ._registry import make_network as make_network
 from ._registry import register_architecture as register_architecture
+
+__all__ = [
+    "Conv2d",
+    "FlatDense",
+    "AbstractLayer",
+    "Dense",
+    "identity",
+    "relu",
+    "OBJECTIVES",
+    "AbstractMixerLayer",
+    "GroupedLinear",
+    "Readout",
+    "ReplicatedHead",
+    "TokenMixing",
+    "TokenwiseLinear",
+    "local_norm",
+    "patchify",
+    "Network",
+    "Trace",
+    "BatchNorm",
+    "BatchStats",
+    "ENTRY_POINT_GROUP",
+    "architecture",
+    "architectures",
+    "make_network",
+    "register_architecture",
+]

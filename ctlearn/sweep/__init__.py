@@ -15,3 +15,19 @@ from ._study import run_study as run_study
 from ._table import aggregate as aggregate
 from ._table import load_table as load_table
 from ._table import markdown_table as markdown_table
+
+__all__ = [
+    "IDEAL",
+    "KINDS",
+    "SWEEPABLE",
+    "AnalogBase",
+    "AnalogSweep",
+    "run_sweep",
+    "Member",
+    "SweepSpec",
+    "load_spec",
+    "run_study",
+    "aggregate",
+    "load_table",
+    "markdown_table",
+]

@@ -30,3 +30,35 @@ from ._steps import StepsResult as StepsResult
 from ._steps import TrainingDiverged as TrainingDiverged
 from ._steps import check_finite as check_finite
 from ._steps import run_steps as run_steps
+
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "save_checkpoint",
+    "complete_run",
+    "run_name",
+    "TrainConfig",
+    "RunFolderLocked",
+    "RunLock",
+    "RunFolderError",
+    "TrainResult",
+    "evaluate",
+    "initial_state",
+    "load_run",
+    "read_config",
+    "read_metrics",
+    "train",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "make_optimizer",
+    "make_schedule",
+    "DataParallel",
+    "initialize_distributed",
+    "TrainState",
+    "eval_step",
+    "train_step",
+    "StepsResult",
+    "TrainingDiverged",
+    "check_finite",
+    "run_steps",
+]
