@@ -126,7 +126,8 @@ class EngineBenchConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {name}={value!r}")
 
 
-def _stream(data, config: EngineBenchConfig, count: int) -> ct.Presentations:
+def main_job_stream(data, config: EngineBenchConfig, count: int) -> ct.Presentations:
+    """``count`` presentations of the training split at the main job's settings."""
     return ct.Presentations.from_split(
         data.train,
         config.batch_size,
@@ -175,7 +176,7 @@ def discrete_step_calls(model, x, y, key, inner: int) -> dict:
 def cost(config: EngineBenchConfig, data) -> dict:
     """(a): milliseconds per presentation of each path, and its largest Δw error over the first
     three presentations; milliseconds per discrete FG-A step."""
-    stream = _stream(data, config, config.presentations)
+    stream = main_job_stream(data, config, config.presentations)
     model = _model(data, config)
     key = jax.random.key(config.seed + 1)
     calls, errors = {}, {}
@@ -294,7 +295,7 @@ def accuracy(config: EngineBenchConfig, data, done=None) -> list[dict]:
     and on the same network with a smooth activation (softplus, where the ReLU kinks do not
     limit the order); and of the waveform engine at dt0 (or why it cannot serve). ``done(rows)``
     after each case (the summary is written as it grows)."""
-    stream = _stream(data, config, config.accuracy_presentations)
+    stream = main_job_stream(data, config, config.accuracy_presentations)
     rows = []
     for name, (rule, perturbation, neurons, hardware, heads) in accuracy_cases(config).items():
         row = {"case": name}
@@ -347,7 +348,7 @@ def convergence(config: EngineBenchConfig, data) -> dict:
     against Heun at dt0/CONVERGENCE_REFERENCE, for the main job's ReLU network and for the same
     network with a smooth activation (the ReLU kinks, where ẏ and ṙ jump, are what limit the
     order); the observed order is log2 of the ratio of median errors between successive steps."""
-    stream = _stream(data, config, config.accuracy_presentations)
+    stream = main_job_stream(data, config, config.accuracy_presentations)
     key = jax.random.key(config.seed + 3)
     out = {}
     for activation in CONVERGENCE_ACTIVATIONS:
@@ -386,7 +387,7 @@ def floor(config: EngineBenchConfig, data) -> dict:
     of one evaluation, of all the presentation's evaluations in one batched call (vmapped over
     its grid's time points, the perturbation read from its table as the default path reads it)
     and of one discrete step."""
-    stream = _stream(data, config, config.presentations)
+    stream = main_job_stream(data, config, config.presentations)
     model = _model(data, config)
     key = jax.random.key(config.seed + 1)
     bound, state = ct.prepare(main_job_simulator(config), model, stream, key=key)
@@ -446,7 +447,7 @@ def reproducibility(config: EngineBenchConfig, data) -> dict:
     """(e): per precision, the relative error of Δw of each of the main job's first presentations
     (each from that precision's reference's own state) at Heun dt0/s, s in REPRODUCE_STEPS, against
     Heun at dt0/REPRODUCE_REFERENCE in the same precision."""
-    stream32 = _stream(data, config, config.accuracy_presentations)
+    stream32 = main_job_stream(data, config, config.accuracy_presentations)
     key = jax.random.key(config.seed + 3)
     out = {}
     for precision in PRECISIONS:
@@ -487,7 +488,7 @@ def frontier(config: EngineBenchConfig, data) -> list[dict]:
     presentations against Heun at dt0/FRONTIER_REFERENCE (each presentation from the
     reference's own state), and the evaluations of the vector field it spends per presentation
     (counted: one per step in PEC mode, two for Heun)."""
-    stream = _stream(data, config, config.accuracy_presentations)
+    stream = main_job_stream(data, config, config.accuracy_presentations)
     model = _model(data, config)
     key = jax.random.key(config.seed + 3)
     steps = round(config.duration / config.dt0)

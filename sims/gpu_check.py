@@ -45,7 +45,12 @@ from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
-from sims.bench_engine import EngineBenchConfig, discrete_step_calls, main_job_simulator
+from sims.bench_engine import (
+    EngineBenchConfig,
+    discrete_step_calls,
+    main_job_simulator,
+    main_job_stream,
+)
 
 CIFAR10_SHAPE = (32, 32, 3)
 CIFAR10_CLASSES = 10
@@ -188,25 +193,13 @@ def localmixer_steps(config: GpuCheckConfig, x, y) -> dict:
     }
 
 
-def _main_job_stream(data, engine: EngineBenchConfig, count: int) -> ct.Presentations:
-    """``count`` presentations of the training split as ``sims.bench_engine`` times them."""
-    return ct.Presentations.from_split(
-        data.train,
-        engine.batch_size,
-        duration=engine.duration,
-        transition=engine.transition,
-        key=jax.random.key(engine.seed),
-        count=count,
-    )
-
-
 def main_job(config: GpuCheckConfig, data) -> dict:
     """Item 3: milliseconds per presentation of the main job on the default integration path,
     beside one discrete FG-A step of the same network and batch (per jitted call, and inside a
     compiled loop of ``inner`` steps), timed side by side."""
     engine = EngineBenchConfig(presentations=config.presentations, inner=config.inner,
                                seed=config.seed)  # fmt: skip
-    stream = _main_job_stream(data, engine, engine.presentations)
+    stream = main_job_stream(data, engine, engine.presentations)
     model = mlp(data.input_shape, data.num_classes, engine.widths, local_heads=False,
                 key=jax.random.key(engine.seed))  # fmt: skip
     key = jax.random.key(engine.seed + 1)
@@ -242,7 +235,7 @@ def ensemble(config: GpuCheckConfig, data) -> dict:
         transition=0.1 * config.ensemble_duration,
         seed=config.seed,
     )
-    stream = _main_job_stream(data, engine, config.ensemble_presentations)
+    stream = main_job_stream(data, engine, config.ensemble_presentations)
     simulator = main_job_simulator(engine)
     keys = jax.random.split(jax.random.key(config.seed + 2), config.members)
     widths = config.ensemble_widths

@@ -85,9 +85,18 @@ class AbstractRule(eqx.Module):
         it (``instantaneous_agreement`` checks this)."""
 
     @abc.abstractmethod
+    def scaled_gradient(
+        self, model: Network, signals: Signals, state: Any, scale: float
+    ) -> tuple[Network, Any]:
+        """``(scale · g, state rate)`` at this instant: ``g`` the descent direction the rule
+        estimates (ẇ = −η g), in the structure of ``eqx.filter(model, eqx.is_inexact_array)``,
+        times ``scale`` applied wherever it costs least (on a signal before a contraction,
+        rather than on every weight after it); and the rate of the rule's own state (learned
+        feedback; zeros for fixed feedback; ``None`` when it has none)."""
+
     def rates(self, model: Network, signals: Signals, state: Any) -> tuple[Network, Any]:
-        """``(ẇ, state rate)``: ``ẇ`` has the structure of ``eqx.filter(model,
-        eqx.is_inexact_array)``."""
+        """``(ẇ, state rate)`` with ``ẇ = −η g``: the one place where η enters a weight rate."""
+        return self.scaled_gradient(model, signals, state, -self.lr)
 
 
 def require_rate(name: str, value: Any) -> None:

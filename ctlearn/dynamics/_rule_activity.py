@@ -40,18 +40,19 @@ class _ActivityRule(AbstractRule):
         )
         return grads, None
 
-    def rates(self, model, signals: Signals, state):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
         u = signals.p_dot if self.rate == "injected" else signals.trace_dot.pre
         d = signals.loss_rates if self.greedy else signals.loss_rates[-1:]
         trace = jax.lax.stop_gradient(signals.trace)
-        # −η scales the loss rates, before each layer's contraction: scaling the products
-        # after it would cost an elementwise pass over every weight array per evaluation.
-        scaled = tuple(-self.lr * rate for rate in d)
+        # The scale goes on the loss rates, before each layer's contraction: on the products
+        # after it, it would cost an elementwise pass over every weight array per evaluation
+        # (measured: 15 % of this function on the main job's 40-64-64-10 net, batch 20).
+        scaled = tuple(scale * rate for rate in d)
         layers = activity_grads(model, trace, scaled, u, greedy=self.greedy, mask=self.mask)
         heads = None
         if self.greedy:
             heads = exact_head_grads(self.loss, model, trace, signals.y)
-            heads = jax.tree.map(lambda g: -self.lr * g, eqx.filter(heads, eqx.is_inexact_array))
+            heads = jax.tree.map(lambda g: scale * g, eqx.filter(heads, eqx.is_inexact_array))
         return assemble(model, layers, heads), None
 
 

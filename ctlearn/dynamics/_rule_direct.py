@@ -21,11 +21,12 @@ from ..estimators._fdfa import fdfa_directional_derivative, fdfa_feedback_grads
 from ._rule import AbstractRule, Signals, require_rate
 
 
-def _forward_rates(rule, model, signals: Signals, feedback):
+def _forward_rates(rule, model, signals: Signals, feedback, scale):
+    """DFA's update through ``feedback`` times ``scale``, applied to the output error (the
+    update is linear in it) before any contraction."""
     trace = jax.lax.stop_gradient(signals.trace)
     e = output_error(rule.loss, trace, signals.y)
-    grads = direct_feedback_grads(model, trace, e, feedback)
-    return jax.tree.map(lambda g: -rule.lr * g, grads)
+    return direct_feedback_grads(model, trace, scale * e, feedback)
 
 
 class DFARule(AbstractRule):
@@ -48,8 +49,10 @@ class DFARule(AbstractRule):
             0
         ], None
 
-    def rates(self, model, signals: Signals, state):
-        return _forward_rates(self, model, signals, state), jax.tree.map(jnp.zeros_like, state)
+    def scaled_gradient(self, model, signals: Signals, state, scale):
+        return _forward_rates(self, model, signals, state, scale), jax.tree.map(
+            jnp.zeros_like, state
+        )
 
 
 class DKPRule(AbstractRule):
@@ -102,11 +105,11 @@ class DKPRule(AbstractRule):
         e = output_error(self.loss, trace, y)
         return direct_feedback_grads(model, trace, e, state), self._feedback_grads(trace, e, state)
 
-    def rates(self, model, signals: Signals, state):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
         trace = jax.lax.stop_gradient(signals.trace)
         e = output_error(self.loss, trace, signals.y)
         b_dot = tuple(-self.feedback_lr * g for g in self._feedback_grads(trace, e, state))
-        return _forward_rates(self, model, signals, state), b_dot
+        return _forward_rates(self, model, signals, state, scale), b_dot
 
 
 class FDFARule(AbstractRule):
@@ -138,7 +141,7 @@ class FDFARule(AbstractRule):
         feedback_grads = fdfa_feedback_grads(state, d, tangent)
         return direct_feedback_grads(model, trace, e, state), feedback_grads
 
-    def rates(self, model, signals: Signals, state):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
         grads = fdfa_feedback_grads(state, signals.trace_dot.logits, signals.p_dot)
         b_dot = tuple(-self.feedback_lr * g for g in grads)
-        return _forward_rates(self, model, signals, state), b_dot
+        return _forward_rates(self, model, signals, state, scale), b_dot

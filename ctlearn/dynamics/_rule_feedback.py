@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from ..estimators import feedback_alignment_grads, make_estimator
 from ..estimators._objective import require_heads
@@ -63,15 +64,14 @@ class _FeedbackAlignmentRule(AbstractRule):
         estimator = make_estimator(self.method, loss=self.loss)
         return estimator.estimate(model, (x, y), self._pathway(model, state), key=None)[0], None
 
-    def rates(self, model, signals: Signals, state):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
         layers, heads = self._pathway(model, state)
         trace = jax.lax.stop_gradient(signals.trace)
         grads = feedback_alignment_grads(
             model, trace, signals.y, layers, heads,
-            loss=self.loss, local=self.local, greedy=self.greedy,
+            loss=self.loss, local=self.local, greedy=self.greedy, scale=scale,
         )  # fmt: skip
-        rates = jax.tree.map(lambda g: -self.lr * g, eqx.filter(grads, eqx.is_inexact_array))
-        return rates, jax.tree.map(jax.numpy.zeros_like, state)
+        return eqx.filter(grads, eqx.is_inexact_array), jax.tree.map(jnp.zeros_like, state)
 
 
 class FARule(_FeedbackAlignmentRule):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ..estimators import local_objective, make_estimator
@@ -28,13 +27,12 @@ class GradientFlow(AbstractRule):
     def discrete(self, model, x, y, tangent, state):
         return make_estimator("bp", loss=self.loss).estimate(model, (x, y), None, key=None)[0], None
 
-    def rates(self, model, signals: Signals, state):
-        def mean_loss(m):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
+        def scaled_loss(m):  # the scale on the loss: the gradient carries it
             trace = m(signals.x)
-            return jnp.mean(block_losses(self.loss, m, trace, signals.y)[-1])
+            return scale * jnp.mean(block_losses(self.loss, m, trace, signals.y)[-1])
 
-        grads = eqx.filter_grad(mean_loss)(model)
-        return jax.tree.map(lambda g: -self.lr * g, grads), None
+        return eqx.filter_grad(scaled_loss)(model), None
 
 
 class _LocalGradientFlow(AbstractRule):
@@ -60,12 +58,12 @@ class _LocalGradientFlow(AbstractRule):
         estimator = make_estimator(self.method, loss=self.loss)
         return estimator.estimate(model, (x, y), None, key=None)[0], None
 
-    def rates(self, model, signals: Signals, state):
+    def scaled_gradient(self, model, signals: Signals, state, scale):
         def objective(m):
-            return local_objective(self.loss, m, m(signals.x, greedy=self.greedy), signals.y)
+            trace = m(signals.x, greedy=self.greedy)
+            return scale * local_objective(self.loss, m, trace, signals.y)
 
-        grads = eqx.filter_grad(objective)(model)
-        return jax.tree.map(lambda g: -self.lr * g, grads), None
+        return eqx.filter_grad(objective)(model), None
 
 
 class LocalGradientFlow(_LocalGradientFlow):

@@ -45,12 +45,15 @@ class _WeightRule(AbstractRule):
         heads = exact_head_grads(self.loss, model, trace, y) if self.greedy else None
         return assemble(model, layers, heads), None
 
-    def rates(self, model, signals: Signals, state):
-        layers = _layer_grads(model, signals.p_dot, signals.loss_rates, greedy=self.greedy)
+    def scaled_gradient(self, model, signals: Signals, state, scale):
+        d = tuple(None if rate is None else scale * rate for rate in signals.loss_rates)
+        layers = _layer_grads(model, signals.p_dot, d, greedy=self.greedy)
         trace = jax.lax.stop_gradient(signals.trace)
-        heads = exact_head_grads(self.loss, model, trace, signals.y) if self.greedy else None
-        grads = assemble(model, layers, heads)
-        return jax.tree.map(lambda g: -self.lr * g, grads), None
+        heads = None
+        if self.greedy:
+            heads = exact_head_grads(self.loss, model, trace, signals.y)
+            heads = jax.tree.map(lambda g: scale * g, eqx.filter(heads, eqx.is_inexact_array))
+        return assemble(model, layers, heads), None
 
 
 class FGWRule(_WeightRule):

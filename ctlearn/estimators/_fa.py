@@ -67,11 +67,13 @@ def feedback_alignment_grads(
     loss: str,
     local: bool,
     greedy: bool,
+    scale: float = 1.0,
 ) -> Network:
     """The model-shaped estimate when errors travel down through ``feedback_layers`` (and, with
-    ``local``/``greedy``, the blocks' head errors through ``feedback_heads``)."""
+    ``local``/``greedy``, the blocks' head errors through ``feedback_heads``), times ``scale``
+    (applied to the errors where they start: the estimate is linear in them)."""
     fn = get_loss(loss)
-    error = lambda logits: jax.grad(lambda z: jnp.mean(fn(z, y)))(logits)
+    error = lambda logits: jax.grad(lambda z: scale * jnp.mean(fn(z, y)))(logits)
     grads: list = [None] * len(model.layers)
     g = error(trace.logits)  # the signal at the output of the current layer
     for b in reversed(range(model.num_blocks)):
@@ -79,7 +81,9 @@ def feedback_alignment_grads(
         head = model.heads[b]
         if (local or greedy) and head is not None:
             _, to_block = jax.vjp(feedback_heads[b].pre_activation, trace.outputs[b])
-            head_error = jax.grad(lambda z, head=head: jnp.mean(head_loss(loss, head, z, y)))
+            head_error = jax.grad(
+                lambda z, head=head: scale * jnp.mean(head_loss(loss, head, z, y))
+            )
             (from_head,) = to_block(head_error(trace.head_logits[b]))
             g = from_head if greedy else g + from_head
         skip = None  # the signal the residual connection carries to the block's input
@@ -94,7 +98,12 @@ def feedback_alignment_grads(
                 (g,) = _through_feedback(layer, feedback_layers[i], trace.inputs[i], delta)
         if skip is not None and start > 0:
             g = g + skip.reshape(g.shape)
-    heads = exact_head_grads(loss, model, trace, y) if (local or greedy) else None
+    heads = None
+    if local or greedy:
+        heads = jax.tree.map(
+            lambda g: scale * g,
+            eqx.filter(exact_head_grads(loss, model, trace, y), eqx.is_inexact_array),
+        )
     return assemble(model, grads, heads)
 
 
