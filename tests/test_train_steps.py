@@ -2,6 +2,7 @@
 states as a loop of ``train_step`` written out, its callback's timing and early stop, and its
 divergence check. MNIST-1D (generated offline)."""
 
+import dataclasses
 import itertools
 
 import jax
@@ -85,4 +86,9 @@ def test_complete_run_trains_resumes_or_reads_a_run_folder(tmp_path, monkeypatch
 
     monkeypatch.setattr(_complete, "train", no_training)
     assert complete_run(config, tmp_path / "whole", dataset=data) == whole
+    assert complete_run(dataclasses.replace(config, epochs=1), tmp_path / "whole") == whole[:1]
+    # a finished folder of another run is refused, naming the folder and what differs
+    other = dataclasses.replace(config, lr=0.5)
+    with pytest.raises(ValueError, match=r"whole: cannot resume: .*lr: saved 0.001, given 0.5"):
+        complete_run(other, tmp_path / "whole", dataset=data)
     assert run_name("fg-a:noise=rademacher,shared=true") == "fg-a_noise-rademacher_shared-true"

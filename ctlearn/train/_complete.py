@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..data import Dataset
 from ._config import TrainConfig
-from ._loop import read_metrics, train
+from ._loop import read_config, read_metrics, train
 
 
 def complete_run(
@@ -20,10 +20,15 @@ def complete_run(
 ) -> list[dict]:
     """The per-epoch metrics of the run ``config`` in ``run_dir``: read if it already finished,
     resumed from its checkpoint if it was interrupted, trained from scratch otherwise. A folder
-    holding a different run is refused by ``train`` (its saved config must match ``config``)."""
+    holding a different run is refused, finished or not: its saved config must be one that
+    ``config`` could resume (``TrainConfig.resumable_as``)."""
     run_dir = Path(run_dir)
     done = read_metrics(run_dir) if (run_dir / "metrics.jsonl").is_file() else []
     if len(done) >= config.epochs:
+        try:
+            config.resumable_as(read_config(run_dir))
+        except ValueError as error:
+            raise ValueError(f"{run_dir}: {error}") from None
         return done[: config.epochs]
     resume = (run_dir / "config.json").is_file()
     return train(config, run_dir, resume=resume, dataset=dataset, progress=progress).metrics
