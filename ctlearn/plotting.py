@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.animation import PillowWriter  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from .files import atomic_open  # noqa: E402
@@ -54,4 +56,34 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 150) -> Path:
     plt.close(fig)
     with atomic_open(path, "wb") as f:
         f.write(buffer.getvalue())
+    return path
+
+
+def save_gif(
+    fig,
+    update: Callable[[int], object],
+    frames: int,
+    path: str | os.PathLike,
+    *,
+    fps: int,
+    dpi: int,
+) -> Path:
+    """Write an animation of ``fig`` as a GIF with matplotlib's ``PillowWriter``: ``update(i)``
+    moves the artists to frame ``i`` before it is grabbed. Written beside ``path``, then renamed
+    (atomic); ``fig`` is closed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
+    os.close(fd)
+    try:
+        writer = PillowWriter(fps=fps)
+        with writer.saving(fig, tmp, dpi=dpi):
+            for i in range(frames):
+                update(i)
+                writer.grab_frame()
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path

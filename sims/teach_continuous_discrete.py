@@ -34,10 +34,10 @@ import ctlearn.dynamics as ct
 from ctlearn._usererror import run_main
 from ctlearn.estimators import make_estimator
 from ctlearn.files import atomic_write_text
-from ctlearn.plotting import save_figure
+from ctlearn.plotting import save_figure, save_gif
 from ctlearn.train import TrainState, run_steps
 
-from .teach_neurons import (
+from ._teach import (
     GIF_DPI,
     LOSS,
     PARAMETERS,
@@ -45,9 +45,7 @@ from .teach_neurons import (
     dataset_loss,
     flat,
     parse_config,
-    record_run,
     record_weights,
-    save_gif,
 )
 
 matplotlib.use("Agg")
@@ -73,7 +71,7 @@ def _params(model):
 
 def continuous(config: TeachConfig, simulator, model, stream, key) -> tuple[np.ndarray, np.ndarray]:
     """Times (in presentations) and the flat weights along a continuous run, the end included."""
-    t, w, final = record_run(
+    t, w, final = ct.record_run(
         simulator,
         model,
         stream,

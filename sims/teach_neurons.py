@@ -19,20 +19,16 @@ the loss on the two examples at the start and the end, ``rule_check``, the large
 the rule's ẇ and η·x·ṗ·ṙ computed from the recorded signals, and the recorded ``t`` and
 ``traces`` (see ``record_signals``).
 
-``record_run`` (traces through several presentations of one ``ct.simulate`` run) and
-``save_gif`` are shared with ``sims.teach_continuous_discrete``.
+The network, its examples and the command line are shared with
+``sims.teach_continuous_discrete`` (``sims._teach``); the traces are recorded by
+``ctlearn.dynamics.record_run`` and animated by ``ctlearn.plotting.save_gif``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -41,160 +37,14 @@ import matplotlib
 import numpy as np
 
 import ctlearn.dynamics as ct
-from ctlearn._usererror import prepare_parser, run_main
+from ctlearn._usererror import run_main
 from ctlearn.files import atomic_write_text
-from ctlearn.losses import get_loss
-from ctlearn.plotting import save_figure
-from models import mlp
+from ctlearn.plotting import save_figure, save_gif
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.animation import PillowWriter  # noqa: E402
 
-LOSS = "mse"
-GIF_DPI = 90
-PARAMETERS = ("w₁ (x → h)", "b₁ (hidden bias)", "w₂ (h → y)", "b₂ (output bias)")
-
-
-@dataclasses.dataclass(frozen=True)
-class TeachConfig:
-    """The toy problem and the circuit. Times are in units of τ_p.
-
-    ``inputs``/``targets``: the examples, presented in turn (one at a time: batch 1);
-    ``presentations``: how many; ``duration``: T; ``transition``: the fraction of T spent
-    blending from the previous input; ``sigma``, ``tau_p``, ``components``: the sinusoid
-    perturbation; ``lr``: the rule's η (1/time); ``dt0``: Heun's fixed step; ``times``: samples
-    recorded per presentation; ``frames``: frames of the animation.
-    """
-
-    inputs: tuple[float, ...] = (-1.0, 1.0)
-    targets: tuple[float, ...] = (-0.5, 0.5)
-    presentations: int = 24
-    duration: float = 4.0
-    transition: float = 0.05
-    sigma: float = 0.1
-    tau_p: float = 1.0
-    components: int = 4
-    lr: float = 5.0
-    dt0: float = 0.05
-    times: int = 100
-    frames: int = 60
-    seed: int = 0
-
-    def __post_init__(self):
-        if len(self.inputs) != len(self.targets) or not self.inputs:
-            raise ValueError(
-                f"inputs and targets must be equally long and not empty, got {self.inputs} and "
-                f"{self.targets}"
-            )
-        for name in ("presentations", "times", "frames", "components"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {name}={value!r}")
-        for name in ("duration", "sigma", "tau_p", "lr", "dt0"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {name}={getattr(self, name)!r}")
-        if not 0 <= self.transition < 1:
-            raise ValueError(f"transition is a fraction of T in [0, 1), got {self.transition}")
-
-    def simulator(self) -> ct.Simulator:
-        """Continuous FG-A with the MSE loss and a sinusoid perturbation, fixed-step Heun."""
-        return ct.Simulator(
-            ct.FGARule(lr=self.lr, loss=LOSS),
-            ct.Sinusoids(self.sigma, self.tau_p, components=self.components),
-            loss=LOSS,
-            dt0=self.dt0,
-        )
-
-    def model(self):
-        """The 1 → 1 → 1 network (tanh hidden neuron, linear output)."""
-        key = jax.random.fold_in(jax.random.key(self.seed), 0)
-        return mlp((1,), 1, (1,), activation="tanh", local_heads=False, key=key)
-
-    def stream(self) -> ct.Presentations:
-        """The examples in turn, one per presentation. The targets are real numbers: with one
-        output and a batch of one, the MSE loss reads them as the output's target."""
-        k = np.arange(self.presentations) % len(self.inputs)
-        x = jnp.asarray(np.asarray(self.inputs, np.float32)[k].reshape(-1, 1, 1))
-        y = jnp.asarray(np.asarray(self.targets, np.float32)[k].reshape(-1, 1))
-        return ct.Presentations(
-            x, y, duration=self.duration, transition=self.transition * self.duration
-        )
-
-    def dataset(self) -> tuple[jax.Array, jax.Array]:
-        """All examples as a batch: x [n, 1], targets [n, 1]."""
-        x = jnp.asarray(self.inputs, jnp.float32)[:, None]
-        return x, jnp.asarray(self.targets, jnp.float32)[:, None]
-
-
-QUICK = {"presentations": 8, "times": 50, "frames": 16}
-
-
-def flat(params) -> jax.Array:
-    """A network's trainable arrays as one vector (w₁, b₁, w₂, b₂ for the 1-1-1 network)."""
-    return jnp.concatenate([jnp.ravel(a) for a in jax.tree.leaves(params)])
-
-
-def dataset_loss(config: TeachConfig, model, weights: np.ndarray) -> np.ndarray:
-    """The mean MSE over every example, unperturbed, for each row of ``weights`` (flat, in the
-    order of ``flat``), with ``model``'s structure."""
-    x, t = config.dataset()
-    return np.asarray(_dataset_losses(model, jnp.asarray(weights), x, t))
-
-
-@eqx.filter_jit
-def _dataset_losses(model, weights, x, t):
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    leaves, treedef = jax.tree.flatten(params)
-    sizes = np.cumsum([a.size for a in leaves])[:-1]
-
-    def loss(w):
-        parts = jnp.split(w, sizes)
-        moved = [p.reshape(a.shape) for p, a in zip(parts, leaves)]
-        net = eqx.combine(jax.tree.unflatten(treedef, moved), static)
-        return jnp.mean(get_loss(LOSS)(net(x).logits, t))
-
-    return jax.vmap(loss)(weights)
-
-
-def record_run(
-    simulator: ct.Simulator,
-    model,
-    stream: ct.Presentations,
-    *,
-    key,
-    times: int,
-    record: Callable[..., Any],
-) -> tuple[np.ndarray, Any, Any]:
-    """``record(state, signals, model, rule)`` at ``times`` evenly spaced instants of every
-    presentation of ``stream`` (``model``: the network at that instant; ``rule``: the
-    simulator's) during one ``ct.simulate`` run, so the traces are one continuous run. Returns
-    ``(t, recorded, model)``: global times [presentations × times], the records stacked along
-    the first axis, the final model. A module-level ``record`` is compiled once for every run
-    of the same settings.
-    """
-    static = eqx.partition(model, eqx.is_inexact_array)[1]
-    recording = ct.Recording(_WithModel(record, static, simulator.rule), times)
-    result = ct.simulate(
-        simulator, model, stream, key=key, chunk=stream.num, progress=False, record=recording
-    )
-    local = np.asarray(recording.local_times(stream.duration))
-    t = np.concatenate([k * stream.duration + local for k in range(stream.num)])
-    recorded = jax.tree.map(lambda a: np.asarray(a).reshape(-1, *a.shape[2:]), result.recorded)
-    return t, recorded, result.model
-
-
-class _WithModel(eqx.Module):
-    """``record(state, signals)`` as ``ct.Recording`` calls it, handing ``record`` the network
-    at that instant and the rule as well."""
-
-    record: Callable[..., Any] = eqx.field(static=True)
-    static: Any = eqx.field(static=True)
-    rule: ct.AbstractRule
-
-    def __call__(self, state, signals):
-        model = eqx.combine(state.params, self.static)
-        return self.record(state, signals, model, self.rule)
+from ._teach import GIF_DPI, PARAMETERS, TeachConfig, dataset_loss, flat, parse_config
 
 
 def record_signals(state, signals, model, rule) -> dict:
@@ -217,11 +67,6 @@ def record_signals(state, signals, model, rule) -> dict:
     }
 
 
-def record_weights(state, signals, model, rule) -> jax.Array:
-    """The weights alone, as one vector."""
-    return flat(state.params)
-
-
 def rule_terms(eta: float, traces: dict) -> np.ndarray:
     """η·(input)·ṗ·ṙ for every parameter of the 1-1-1 network, from the recorded signals: the
     weights' inputs are x and h, the biases' are 1."""
@@ -230,30 +75,6 @@ def rule_terms(eta: float, traces: dict) -> np.ndarray:
     )
     p_dot = traces["p_dot"][:, [0, 0, 1, 1]].T
     return (eta * inputs * p_dot * traces["r_dot"]).T
-
-
-def save_gif(
-    fig, update: Callable[[int], Any], frames: int, path: str | os.PathLike, *, fps: int, dpi: int
-) -> Path:
-    """Write an animation of ``fig`` as a GIF with matplotlib's ``PillowWriter``: ``update(i)``
-    moves the artists to frame ``i`` before it is grabbed. Written beside ``path``, then renamed
-    (atomic); ``fig`` is closed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".gif")
-    os.close(fd)
-    try:
-        writer = PillowWriter(fps=fps)
-        with writer.saving(fig, tmp, dpi=dpi):
-            for i in range(frames):
-                update(i)
-                writer.grab_frame()
-        os.replace(tmp, path)
-    finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def _panels(config: TeachConfig, traces: dict, data_loss: np.ndarray) -> list:
@@ -367,30 +188,12 @@ def explain(config: TeachConfig, result: dict) -> str:
     )
 
 
-def parse_config(argv, doc: str, out: str) -> tuple[TeachConfig, Path]:
-    """The command line the teaching demos share: ``--quick``, ``--out``, ``--presentations``,
-    ``--lr``, ``--seed``; returns the demo's settings and its output directory."""
-    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    prepare_parser(parser)
-    parser.add_argument("--quick", action="store_true", help="fewer presentations and samples")
-    parser.add_argument("--out", default=out)
-    parser.add_argument("--presentations", type=int, default=None)
-    parser.add_argument("--lr", type=float, default=None, help="η of the rule (1/time)")
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    options = dict(QUICK) if args.quick else {}
-    for name in ("presentations", "lr", "seed"):
-        if getattr(args, name) is not None:
-            options[name] = getattr(args, name)
-    return TeachConfig(**options), Path(args.out)
-
-
 def main(argv=None) -> dict:
     config, out = parse_config(argv, __doc__, "runs/teach-neurons")
 
     model, sim, stream = config.model(), config.simulator(), config.stream()
     key = jax.random.fold_in(jax.random.key(config.seed), 1)
-    t, traces, final = record_run(
+    t, traces, final = ct.record_run(
         sim, model, stream, key=key, times=config.times, record=record_signals
     )
     data_loss = dataset_loss(config, model, traces["w"])

@@ -12,8 +12,9 @@ import pytest
 from PIL import Image
 
 import ctlearn.dynamics as ct
+from ctlearn.dynamics import record_run
 from sims import gallery, teach_continuous_discrete, teach_neurons
-from sims.teach_neurons import QUICK, TeachConfig, flat, record_run, record_weights
+from sims._teach import QUICK, TeachConfig, flat, record_weights
 
 
 @pytest.fixture(scope="module")

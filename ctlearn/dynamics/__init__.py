@@ -35,6 +35,7 @@ from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
 from ._record import Recording as Recording
 from ._record import record_presentation as record_presentation
+from ._record_run import record_run as record_run
 from ._rule import AbstractRule as AbstractRule
 from ._rule import Signals as Signals
 from ._rule_activity import FGARule as FGARule
@@ -107,6 +108,7 @@ __all__ = [
     "Quantisation",
     "Recording",
     "record_presentation",
+    "record_run",
     "AbstractRule",
     "Signals",
     "FGARule",

@@ -94,6 +94,7 @@ def parse_method(spec: str) -> tuple[str, dict]:
     make_estimator(name, **options)  # raises for an unknown name, option or value
     return name, options
 
+
 __all__ = [
     "AbstractEstimator",
     "Batch",

@@ -20,6 +20,7 @@ def get_loss(name: str) -> Callable:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
     return LOSSES[name]
 
+
 __all__ = [
     "accuracy",
     "cross_entropy",
