@@ -54,19 +54,25 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 import ctlearn.dynamics as ct
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.dynamics import plan
-from ctlearn.estimators import make_estimator
 from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainState, train_step
 from ctlearn.train._checkpoint import read_json_object
 from models import mlp
+
+from ._mainjob import (
+    MainJob,
+    discrete_step,
+    discrete_step_calls,
+    main_job_model,
+    main_job_simulator,
+    main_job_stream,
+)
 
 COST_TARGET = 10.0
 ACCURACY_TARGET = 5e-3
@@ -98,25 +104,17 @@ def paths(config: EngineBenchConfig) -> dict:
 
 
 @dataclasses.dataclass(frozen=True)
-class EngineBenchConfig:
-    """``presentations`` per timed chunk; ``accuracy_presentations`` started from the reference's
+class EngineBenchConfig(MainJob):
+    """The main job's circuit (``MainJob``'s fields) and the bench's own settings:
+    ``presentations`` per timed chunk; ``accuracy_presentations`` started from the reference's
     own trajectory per accuracy case; timings are the median of ``repeats`` interleaved rounds of
     ``number`` calls; ``inner`` discrete steps per compiled loop."""
 
-    widths: tuple[int, ...] = (64, 64)
-    batch_size: int = 20
-    lr: float = 30.0
-    sigma: float = 0.01
-    tau_p: float = 1.0
-    duration: float = 10.0
-    transition: float = 1.0
-    dt0: float = 0.05
     presentations: int = 20
     accuracy_presentations: int = 3
     number: int = 3
     repeats: int = 5
     inner: int = 200
-    seed: int = 0
     out: str = "results/bench_engine"
 
     def __post_init__(self):
@@ -126,58 +124,11 @@ class EngineBenchConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {name}={value!r}")
 
 
-def main_job_stream(data, config: EngineBenchConfig, count: int) -> ct.Presentations:
-    """``count`` presentations of the training split at the main job's settings."""
-    return ct.Presentations.from_split(
-        data.train,
-        config.batch_size,
-        duration=config.duration,
-        transition=config.transition,
-        key=jax.random.key(config.seed),
-        count=count,
-    )
-
-
-def _model(data, config: EngineBenchConfig, local_heads=False):
-    return mlp(data.input_shape, data.num_classes, config.widths, local_heads=local_heads,
-               key=jax.random.key(config.seed))  # fmt: skip
-
-
-def main_job_simulator(config: EngineBenchConfig, solver=None) -> ct.Simulator:
-    return ct.Simulator(
-        ct.FGARule(lr=config.lr, mask=True),
-        ct.Sinusoids(config.sigma, config.tau_p, components=4),
-        dt0=config.dt0,
-        solver=solver,
-    )
-
-
-def discrete_step(model, x, y, key):
-    """One discrete FG-A step (with the ReLU mask, SGD) of ``model`` on the batch ``(x, y)`` as
-    ``ctlearn train`` and the main job take it: ``(step, train)``, ``step(train)`` one jitted
-    ``train_step`` (dispatch included) from the starting state ``train``."""
-    estimator, optimizer = make_estimator("fg-a", mask=True), optax.sgd(1e-3)
-    train = TrainState.start(model, optimizer.init(eqx.filter(model, eqx.is_inexact_array)), None)
-    return (lambda state: train_step(estimator, optimizer, state, x, y, key)), train
-
-
-def discrete_step_calls(model, x, y, key, inner: int) -> dict:
-    """Calls to time: ``"step"``, one ``discrete_step``, and ``"step_loop"``, ``inner`` of them
-    inside one compiled loop (compute alone, no dispatch between steps)."""
-    step, train = discrete_step(model, x, y, key)
-
-    @eqx.filter_jit
-    def step_loop(train):
-        return jax.lax.scan(lambda s, _: (step(s)[0], None), train, None, length=inner)[0]
-
-    return {"step": lambda: step(train), "step_loop": lambda: step_loop(train)}
-
-
 def cost(config: EngineBenchConfig, data) -> dict:
     """(a): milliseconds per presentation of each path, and its largest Δw error over the first
     three presentations; milliseconds per discrete FG-A step."""
     stream = main_job_stream(data, config, config.presentations)
-    model = _model(data, config)
+    model = main_job_model(data, config)
     key = jax.random.key(config.seed + 1)
     calls, errors = {}, {}
     reference = dataclasses.replace(
@@ -388,7 +339,7 @@ def floor(config: EngineBenchConfig, data) -> dict:
     its grid's time points, the perturbation read from its table as the default path reads it)
     and of one discrete step."""
     stream = main_job_stream(data, config, config.presentations)
-    model = _model(data, config)
+    model = main_job_model(data, config)
     key = jax.random.key(config.seed + 1)
     bound, state = ct.prepare(main_job_simulator(config), model, stream, key=key)
     y, args = ct.split_state(bound.simulator, state, stream, 0)
@@ -456,7 +407,7 @@ def reproducibility(config: EngineBenchConfig, data) -> dict:
             stream = dataclasses.replace(stream32, x=stream32.x.astype(dtype))
             model = jax.tree.map(
                 lambda a, dtype=dtype: a.astype(dtype) if eqx.is_inexact_array(a) else a,
-                _model(data, config),
+                main_job_model(data, config),
             )
 
             def simulator(s):
@@ -489,7 +440,7 @@ def frontier(config: EngineBenchConfig, data) -> list[dict]:
     reference's own state), and the evaluations of the vector field it spends per presentation
     (counted: one per step in PEC mode, two for Heun)."""
     stream = main_job_stream(data, config, config.accuracy_presentations)
-    model = _model(data, config)
+    model = main_job_model(data, config)
     key = jax.random.key(config.seed + 3)
     steps = round(config.duration / config.dt0)
 

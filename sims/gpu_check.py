@@ -45,9 +45,11 @@ from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
-from sims.bench_engine import (
-    EngineBenchConfig,
+
+from ._mainjob import (
+    MainJob,
     discrete_step_calls,
+    main_job_model,
     main_job_simulator,
     main_job_stream,
 )
@@ -101,7 +103,7 @@ class GpuCheckConfig:
             isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in self.ensemble_widths
         ):
             raise ValueError(f"ensemble_widths must be positive ints, got {self.ensemble_widths!r}")
-        tau_p = EngineBenchConfig.tau_p
+        tau_p = MainJob.tau_p
         if not (self.ensemble_duration >= tau_p):  # also refuses nan
             raise ValueError(
                 f"ensemble_duration must be at least the perturbation's tau_p={tau_p}, got "
@@ -197,20 +199,18 @@ def main_job(config: GpuCheckConfig, data) -> dict:
     """Item 3: milliseconds per presentation of the main job on the default integration path,
     beside one discrete FG-A step of the same network and batch (per jitted call, and inside a
     compiled loop of ``inner`` steps), timed side by side."""
-    engine = EngineBenchConfig(presentations=config.presentations, inner=config.inner,
-                               seed=config.seed)  # fmt: skip
-    stream = main_job_stream(data, engine, engine.presentations)
-    model = mlp(data.input_shape, data.num_classes, engine.widths, local_heads=False,
-                key=jax.random.key(engine.seed))  # fmt: skip
+    engine = MainJob(seed=config.seed)
+    stream = main_job_stream(data, engine, config.presentations)
+    model = main_job_model(data, engine)
     key = jax.random.key(engine.seed + 1)
     bound, state = ct.prepare(main_job_simulator(engine), model, stream, key=key)
     calls = {
         "presentations": lambda: ct.run_presentations(bound, state, stream, 0, stream.num, key),
-        **discrete_step_calls(model, stream.x[0], stream.y[0], key, engine.inner),
+        **discrete_step_calls(model, stream.x[0], stream.y[0], key, config.inner),
     }
     seconds = time_side_by_side(calls, number=config.number, repeats=config.repeats)
     presentation_ms = 1e3 * seconds["presentations"] / stream.num
-    step_ms, loop_ms = 1e3 * seconds["step"], 1e3 * seconds["step_loop"] / engine.inner
+    step_ms, loop_ms = 1e3 * seconds["step"], 1e3 * seconds["step_loop"] / config.inner
     return {
         "network": "-".join(map(str, (*data.input_shape, *engine.widths, data.num_classes))),
         "batch": engine.batch_size,
@@ -229,7 +229,7 @@ def main_job(config: GpuCheckConfig, data) -> dict:
 def ensemble(config: GpuCheckConfig, data) -> dict:
     """Item 4: seconds of one ``simulate_ensemble`` call with ``members`` members on one device,
     against the same call with one member (each member its own initial weights and keys)."""
-    engine = EngineBenchConfig(
+    engine = MainJob(
         batch_size=config.ensemble_batch,
         duration=config.ensemble_duration,
         transition=0.1 * config.ensemble_duration,

@@ -33,7 +33,7 @@ from ctlearn.diagnostics import fit_power_law
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 
-from .variance_ren import COLORS, TEACHER_WIDTH, measure_points, relative
+from ._variance import COLORS, TEACHER_WIDTH, measure_points, relative
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
