@@ -49,6 +49,8 @@ from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, run_steps
 from models import mlp
 
+from ._mainjob import MainJob
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -58,8 +60,9 @@ CRITERION_POINTS = 2.0  # the issue's criterion: within 2 points of discrete FG-
 
 
 @dataclasses.dataclass(frozen=True)
-class CompareConfig:
-    """Settings of both modes. Times are in units of ``tau_p`` (τ_p = 1 by default).
+class CompareConfig(MainJob):
+    """Settings of both modes: the main job's circuit (``MainJob``'s fields) and the rest. Times
+    are in units of ``tau_p`` (τ_p = 1 by default).
 
     ``lr``: the continuous rule's η (1/time); the discrete SGD learning rate is η·c·T with
     c = (σ/τ_p)². ``duration``: T per presentation; ``transition``: the time spent blending
@@ -73,15 +76,7 @@ class CompareConfig:
     """
 
     dataset: str = "mnist1d"
-    widths: tuple[int, ...] = (64, 64)
-    batch_size: int = 20
     epochs: int = 8
-    lr: float = 30.0
-    sigma: float = 0.01
-    tau_p: float = 1.0
-    duration: float = 10.0
-    transition: float = 1.0
-    dt0: float = 0.05
     components: int = 4
     mask: bool = True
     input_rate: bool = False
@@ -92,7 +87,6 @@ class CompareConfig:
     agreement_batches: int = 4
     trace_times: int = 400
     trace_units: int = 3
-    seed: int = 0
     out: str = "runs/continuous_vs_discrete"
     progress: bool = True
 
