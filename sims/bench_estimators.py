@@ -22,6 +22,7 @@ from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.estimators import make_estimator, parse_method
 from ctlearn.files import atomic_write_text
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, make_optimizer, train_step
 from models import mlp
 
@@ -101,6 +102,7 @@ def main(config: BenchConfig) -> dict:
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "rows": rows,
+        "provenance": provenance(),
     }
     table = _markdown(result, config)
     print(table)
