@@ -1,19 +1,22 @@
-"""Atomic file writes: write beside the target, flush to disk, rename into place.
+"""Files written whole and read with errors that name them.
 
-A reader (or a run that is killed mid-write) sees either the old file or the new one, never a
-half-written one. Every file ctlearn and its studies write goes through ``atomic_open`` or
-``atomic_write_text``; use them for outputs of your own studies too.
+Writes go beside the target, are flushed to disk and renamed into place: a reader (or a run that
+is killed mid-write) sees either the old file or the new one, never a half-written one. Every
+file ctlearn and its studies write goes through ``atomic_open`` or ``atomic_write_text``; use
+them for outputs of your own studies too. ``read_json`` and ``read_json_object`` read the JSON
+files back, refusing a damaged one with a message that names the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -57,3 +60,32 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Replaces the contents of ``path`` with ``text`` atomically."""
     with atomic_open(path, "w") as f:
         f.write(text)
+
+
+JSON_KINDS = {dict: "object", str: "string", list: "array"}
+"""The JSON types ``read_json_object`` can require, by the Python type they load as."""
+
+
+def read_json(path: str | os.PathLike, error: type[Exception], hint: str) -> Any:
+    """The JSON value in ``path``; text that is not JSON raises ``error`` naming the file, where
+    the decoder stopped and ``hint`` (what to do)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid JSON ({e}): {hint}") from None
+
+
+def read_json_object(
+    path: str | os.PathLike, key: str, kind: type, error: type[Exception], hint: str
+) -> dict[str, Any]:
+    """The JSON object in ``path``, which must hold ``key`` of type ``kind`` (one of
+    ``JSON_KINDS``); anything else raises ``error`` naming the file, what is wrong and ``hint``
+    (what to do)."""
+    if kind not in JSON_KINDS:
+        raise TypeError(
+            f"kind must be one of {', '.join(k.__name__ for k in JSON_KINDS)}, got {kind!r}"
+        )
+    content = read_json(path, error, hint)
+    if not isinstance(content, dict) or not isinstance(content.get(key), kind):
+        raise error(f"{path} holds no {key!r} {JSON_KINDS[kind]}: {hint}")
+    return content

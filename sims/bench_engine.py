@@ -60,9 +60,8 @@ from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
 from ctlearn.diagnostics import time_side_by_side
 from ctlearn.dynamics import plan
-from ctlearn.files import atomic_write_text
+from ctlearn.files import atomic_write_text, read_json_object
 from ctlearn.provenance import provenance
-from ctlearn.train._checkpoint import read_json_object
 from models import mlp
 
 from ._mainjob import (

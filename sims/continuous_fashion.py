@@ -53,11 +53,10 @@ import ctlearn.dynamics as ct
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import ArraySplit, load_dataset
 from ctlearn.estimators import make_estimator
-from ctlearn.files import atomic_write_text
+from ctlearn.files import atomic_write_text, read_json_object
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, evaluate, run_steps
-from ctlearn.train._checkpoint import read_json_object
 from models import LOCAL_MIXER_PRESETS, local_mixer, mlp
 
 matplotlib.use("Agg")

@@ -37,8 +37,7 @@ from typing import Any
 import matplotlib
 
 from ctlearn._usererror import prepare_parser, run_main
-from ctlearn.files import atomic_write_text
-from ctlearn.train._checkpoint import read_json_object
+from ctlearn.files import atomic_write_text, read_json_object
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

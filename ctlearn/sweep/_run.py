@@ -14,8 +14,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from ..files import atomic_write_text
-from ..train._checkpoint import read_json_object
+from ..files import atomic_write_text, read_json_object
 from ._spec import Member, SweepSpec, canonical, spec_differences
 from ._table import (
     RESULTS_CSV,

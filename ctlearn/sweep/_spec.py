@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..train._checkpoint import read_json
+from ..files import read_json
 
 GridValue = int | float | str | bool | None
 

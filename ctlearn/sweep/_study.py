@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._mesh import Devices
-from ..files import atomic_write_text
-from ..train._checkpoint import read_json_object
+from ..files import atomic_write_text, read_json_object
 from ._analog import AnalogSweep, ModelFactory
 from ._run import run_sweep
 from ._spec import SweepSpec

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..train._checkpoint import read_json
+from ..files import read_json
 
 SPEC_FILE = "spec.json"
 RESULTS_JSON = "results.json"

@@ -12,7 +12,7 @@ from typing import Any
 
 import equinox as eqx
 
-from ..files import atomic_open, atomic_write_text, temporary_files
+from ..files import atomic_open, atomic_write_text, read_json_object, temporary_files
 from ._state import TrainState
 
 
@@ -112,31 +112,6 @@ def _record_of(sidecar: Path, digest: str) -> dict[str, Any]:
         if isinstance(candidate, dict) and candidate.get("sha256") == digest:
             return {k: v for k, v in candidate.items() if k != "previous"}
     return {"sha256": digest}
-
-
-# JSON types by the Python type they load as.
-JSON_KINDS = {dict: "object", str: "string", list: "array"}
-
-
-def read_json(path: Path, error: type[Exception], hint: str) -> Any:
-    """The JSON value in ``path``; text that is not JSON raises ``error`` naming the file, where
-    the decoder stopped and ``hint`` (what to do)."""
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise error(f"{path} is not valid JSON ({e}): {hint}") from None
-
-
-def read_json_object(
-    path: Path, key: str, kind: type, error: type[Exception], hint: str
-) -> dict[str, Any]:
-    """The JSON object in ``path``, which must hold ``key`` of type ``kind`` (one of
-    ``JSON_KINDS``); anything else raises ``error`` naming the file, what is wrong and ``hint``
-    (what to do)."""
-    content = read_json(path, error, hint)
-    if not isinstance(content, dict) or not isinstance(content.get(key), kind):
-        raise error(f"{path} holds no {key!r} {JSON_KINDS[kind]}: {hint}")
-    return content
 
 
 def _read_sidecar(sidecar: Path) -> dict[str, Any]:

@@ -19,12 +19,11 @@ from tqdm.auto import tqdm
 
 from .. import __version__
 from ..data import Dataset, batches, load_dataset, num_batches
-from ..files import atomic_write_text, temporary_files
+from ..files import atomic_write_text, read_json_object, temporary_files
 from ..nn import Network, make_network
 from ._checkpoint import (
     checksum_path,
     load_checkpoint,
-    read_json_object,
     remove_leftovers,
     save_checkpoint,
     verify_checkpoint,
