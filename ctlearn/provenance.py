@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import shlex
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +26,26 @@ def _git(*args: str) -> str | None:
     return out.stdout.strip()
 
 
-def provenance(argv: list[str] | None = None) -> dict[str, Any]:
+def provenance(argv: Sequence[str] | None = None, *, module: str | None = None) -> dict[str, Any]:
     """The command line (``python -m ...`` as typed, from ``sys.argv`` unless ``argv``), the git
     commit of the checkout ctlearn runs from (with ``dirty`` when it has uncommitted changes;
-    ``None`` outside a checkout), the machine (processor, cores, JAX's devices) and the UTC time."""
-    argv = sys.argv if argv is None else argv
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    command = ["python", "-m", spec.name] if spec is not None else ["python", argv[0]]
+    ``None`` outside a checkout), the machine (processor, cores, JAX's devices) and the UTC time.
+
+    ``module``: the command is ``python -m MODULE`` followed by ``argv`` (its arguments alone,
+    ``sys.argv[1:]`` when ``None``), for a sim whose ``main(argv)`` another sim calls in the
+    same process (``sims.gallery``), where ``sys.argv`` is the caller's."""
+    if module is not None:
+        args = list(sys.argv[1:] if argv is None else argv)
+        command = ["python", "-m", module]
+    else:
+        argv = sys.argv if argv is None else argv
+        main = sys.modules.get("__main__")
+        spec = getattr(main, "__spec__", None)
+        command = ["python", "-m", spec.name] if spec is not None else ["python", argv[0]]
+        args = list(argv[1:])
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
-        "command": " ".join(command + list(argv[1:])),
+        "command": shlex.join(command + args),
         "commit": _git("rev-parse", "HEAD"),
         "dirty": None if status is None else bool(status),
         "machine": {

@@ -62,6 +62,7 @@ from ctlearn.diagnostics import (
 from ctlearn.estimators import AbstractEstimator, NoisyBP, make_estimator
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, run_steps
 from models import fdfa_fc
 
@@ -773,8 +774,15 @@ def _explain_figure7(r: dict) -> str:
     )
 
 
-def run(config: FiguresConfig, out: str | Path, *, mode: str = "full") -> dict:
-    """Computes the figures ``config.figures`` and writes everything to ``out``."""
+def run(
+    config: FiguresConfig,
+    out: str | Path,
+    *,
+    mode: str = "full",
+    origin: dict[str, Any] | None = None,
+) -> dict:
+    """Computes the figures ``config.figures`` and writes everything to ``out``; ``origin``: the
+    provenance recorded in the JSON (``ctlearn.provenance`` of this process when ``None``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_dataset(config.dataset, data_dir=config.data_dir)
@@ -804,6 +812,7 @@ def run(config: FiguresConfig, out: str | Path, *, mode: str = "full") -> dict:
         "slopes": slopes,
         "results": results,
         "seconds": timings,
+        "provenance": provenance() if origin is None else origin,
     }
     text = json.dumps(_finite(record), indent=1, default=_json, allow_nan=False)
     atomic_write_text(out / "fdfa_figures.json", text + "\n")
@@ -861,7 +870,8 @@ def main(argv=None) -> dict:
         data_dir=args.data_dir,
         seed=args.seed,
     )
-    result = run(config, args.out, mode="quick" if args.quick else "full")
+    origin = provenance(argv, module=__spec__.name)
+    result = run(config, args.out, mode="quick" if args.quick else "full", origin=origin)
     print(result["summary"].read_text())
     print("figures:", ", ".join(str(f) for f in result["figures"]))
     print()

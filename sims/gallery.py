@@ -1,20 +1,29 @@
 """Every figure-making sim in one page: run them, then write ``docs/gallery.md``.
 
-    python -m sims.gallery [--quick] --out DIR [--only NAME,...] [--docs DIR]
+    python -m sims.gallery [--out DIR] [--only NAME,...] [--docs DIR]     # full runs
+    python -m sims.gallery --quick --out DIR [--only NAME,...] [--docs DIR]
 
-Runs each sim of ``SIMS`` (or the ``--only`` subset) in this process as ``main(["--out",
-"DIR/<name>"])`` (with ``--quick`` when given), copies the images it returns to
-``<docs>/gallery/<name>/`` and writes ``<docs>/gallery.md``: per sim, the command that made it,
-its explanation (what its ``main`` returns as ``"explanation"``, else its module docstring's
-paragraphs after the usage line) and its figures. A sim that fails is reported on the page with
-its error, the others still run, and the command exits with status 1 at the end.
+Runs each sim of ``SIMS`` (or the ``--only`` subset) in this process as ``main(argv)`` and
+writes ``<docs>/gallery.md``: per sim, the command that made it, its explanation (what its
+``main`` returns as ``"explanation"``, else its module docstring's paragraphs after the usage
+line) and its figures. A sim that fails is reported on the page with its error, the others
+still run, and the command exits with status 1 at the end.
+
+Full runs (the default) write to ``DIR/<folder>`` with the arguments of ``FULL`` (``DIR`` is
+``results`` unless given: the committed full runs, each with the command, commit and machine
+that made it); the analog studies run their Fashion-MNIST preset and resume from what their
+folder holds, so a finished study only redraws its figures. Quick runs (``--quick``, for CI and
+a first look) write to ``DIR/<name>``. The page links a figure where it lies when that is under
+the documentation's ``results`` link (``<docs>/results``), and otherwise copies it to
+``<docs>/gallery/<name>/``.
 
 The page keeps the entries of sims not run this time (``<docs>/gallery/index.json`` records
 every entry), so ``--only`` updates part of it. ``DIR/gallery.md`` is the page of this run alone,
-its images linked where the sims wrote them. In quick mode the whole gallery takes a few minutes;
-in full mode the analog studies take 2 to 15 minutes each. Give quick and full runs different
-``--out`` folders: the analog studies resume from what ``DIR/<name>`` holds and refuse a folder
-that holds a different sweep (such a refusal is reported as that sim's failure).
+its images linked where the sims wrote them. In quick mode the whole gallery takes a few
+minutes; a full run from scratch takes about an hour on two CPU cores (FDFA's figures and the
+variance sweeps most of it; the studies, when finished, seconds). Give quick and full runs
+different ``--out`` folders: a study refuses a folder that holds a different sweep (such a
+refusal is reported as that sim's failure).
 """
 
 from __future__ import annotations
@@ -57,6 +66,16 @@ SIMS = (
 """The figure-making sims, in page order: ``sims.<name>.main(argv)`` takes ``--out`` and
 ``--quick`` and returns a dict with ``"figures"`` (paths) and optionally ``"explanation"``."""
 
+FULL = {
+    "study_noise": (("--preset", "fashion"), "study_noise_fashion"),
+    "study_differentiator": (("--preset", "fashion"), "study_differentiator_fashion"),
+    "study_precision": (("--preset", "fashion"), "study_precision_fashion"),
+    "study_mismatch": (("--preset", "fashion"), "study_mismatch_fashion"),
+    "study_phase": (("--preset", "fashion"), "study_phase_fashion"),
+}
+"""A full run's extra arguments and its folder under ``--out``, by sim (absent: none, and the
+sim's own name)."""
+
 IMAGES = (".png", ".gif", ".jpg", ".jpeg", ".svg", ".webp")
 TRACEBACK_LINES = 30
 DOCSTRING_NOTE = "*(From the sim's docstring: the numbers it quotes come from its full run.)*"
@@ -97,8 +116,18 @@ def explanation(module: Any, result: Any) -> str:
     return docstring_explanation(getattr(module, "__doc__", None))
 
 
+def sim_folder(name: str, out: Path, *, quick: bool) -> Path:
+    """Where ``sims.<name>`` writes: ``OUT/<name>`` (quick), or ``OUT/<folder>`` of ``FULL``."""
+    return out / (name if quick else FULL.get(name, ((), name))[1])
+
+
 def sim_argv(name: str, out: Path, *, quick: bool) -> list[str]:
-    return (["--quick"] if quick else []) + ["--out", str(out / name)]
+    """The arguments ``sims.<name>.main`` gets: ``--quick --out OUT/<name>``, or in a full run
+    its ``FULL`` arguments and ``--out OUT/<folder>``."""
+    folder = str(sim_folder(name, out, quick=quick))
+    if quick:
+        return ["--quick", "--out", folder]
+    return [*FULL.get(name, ((), name))[0], "--out", folder]
 
 
 def run_sim(name: str, out: Path, *, quick: bool) -> Entry:
@@ -134,19 +163,28 @@ def run_sim(name: str, out: Path, *, quick: bool) -> Entry:
     return entry
 
 
-def copy_images(entry: Entry, out: Path, docs: Path) -> None:
-    """Copy the entry's images to ``docs/gallery/<name>/`` (that folder is replaced), keeping
-    their paths below ``out/<name>``; sets ``entry.copies`` (relative to ``docs``)."""
+def copy_images(entry: Entry, out: Path, docs: Path, *, quick: bool) -> None:
+    """Sets ``entry.copies``: for each image, its path relative to ``docs``: where it lies when
+    that is under ``docs/results`` (the link to the committed results), else a copy in
+    ``docs/gallery/<name>/`` (that folder is replaced), keeping its path below the sim's
+    ``--out``."""
     target = docs / "gallery" / entry.name
     if target.exists():
         shutil.rmtree(target)
     entry.copies = []
+    results = (docs / "results").resolve()
     for figure in map(Path, entry.figures):
         if figure.suffix.lower() not in IMAGES:
             entry.copies.append(None)
             continue
+        if (docs / "results").exists() and figure.resolve().is_relative_to(results):
+            linked = Path("results") / figure.resolve().relative_to(results)
+            entry.copies.append(linked.as_posix())
+            continue
         try:
-            relative = figure.resolve().relative_to((out / entry.name).resolve())
+            relative = figure.resolve().relative_to(
+                sim_folder(entry.name, out, quick=quick).resolve()
+            )
         except ValueError:
             relative = Path(figure.name)
         destination = target / relative
@@ -227,7 +265,12 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     prepare_parser(parser)
     parser.add_argument("--quick", action="store_true", help="run every sim's small version")
-    parser.add_argument("--out", required=True, help="the sims write to OUT/<name>/")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="the sims write to OUT/<folder> (full runs; default: results) or OUT/<name> "
+        "(--quick; required)",
+    )
     parser.add_argument("--only", default=None, help=f"comma-separated subset of {SIMS}")
     parser.add_argument("--docs", default="docs", help="the page goes to DOCS/gallery.md")
     args = parser.parse_args(argv)
@@ -237,6 +280,10 @@ def main(argv=None) -> dict:
         unknown = [n for n in names if n not in SIMS]
         if unknown or not names:
             parser.error(f"--only: unknown sim(s) {unknown}; valid: {', '.join(SIMS)}")
+    if args.out is None:
+        if args.quick:
+            parser.error("--quick needs --out DIR (quick runs do not go to results/)")
+        args.out = "results"
     out, docs = Path(args.out), Path(args.docs)
     index_path = docs / "gallery" / "index.json"
     index = _load_index(index_path)  # before any work: a damaged index is refused
@@ -244,7 +291,7 @@ def main(argv=None) -> dict:
     entries = []
     for name in names:
         entry = run_sim(name, out, quick=args.quick)
-        copy_images(entry, out, docs)
+        copy_images(entry, out, docs, quick=args.quick)
         entries.append(entry)
 
     index.update({e.name: e for e in entries})

@@ -35,6 +35,7 @@ from ctlearn._usererror import run_main
 from ctlearn.estimators import make_estimator
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure, save_gif
+from ctlearn.provenance import provenance
 from ctlearn.train import TrainState, run_steps
 
 from ._teach import (
@@ -250,6 +251,7 @@ def main(argv=None) -> dict:
             }
             for name, runs in modes.items()
         },
+        "provenance": provenance(argv, module=__spec__.name),
     }
     figures = [
         plot(config, modes, lr, out / "teach_continuous_discrete.png"),

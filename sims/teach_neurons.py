@@ -40,6 +40,7 @@ import ctlearn.dynamics as ct
 from ctlearn._usererror import run_main
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure, save_gif
+from ctlearn.provenance import provenance
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -209,6 +210,7 @@ def main(argv=None) -> dict:
         "rule_scale": float(np.abs(traces["w_dot"]).max()),
         "samples": int(len(t)),
         "effective_lr": ct.effective_learning_rate(sim, config.duration),
+        "provenance": provenance(argv, module=__spec__.name),
     }
     figures = [
         plot_traces(config, t, traces, data_loss, out / "teach_neurons.png"),

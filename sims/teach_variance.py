@@ -32,6 +32,7 @@ from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.diagnostics import fit_power_law
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
+from ctlearn.provenance import provenance
 
 from ._variance import COLORS, TEACHER_WIDTH, measure_points, relative
 
@@ -233,7 +234,11 @@ def summary_markdown(sweeps, slopes, config: TeachConfig, explanation: str, wall
     return "\n".join(lines)
 
 
-def run(config: TeachConfig, out: str | Path) -> dict[str, Any]:
+def run(
+    config: TeachConfig, out: str | Path, *, origin: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Measure, fit, and write the summary, JSON and figure to ``out``; ``origin``: the
+    provenance recorded in the JSON (``ctlearn.provenance`` of this process when ``None``)."""
     out = Path(out)
     start = time.perf_counter()
     sweeps = measure(config)
@@ -247,6 +252,7 @@ def run(config: TeachConfig, out: str | Path) -> dict[str, Any]:
         "slopes": slopes,
         "explanation": explanation,
         "wall_s": wall_s,
+        "provenance": provenance() if origin is None else origin,
     }
     atomic_write_text(out / "teach_variance.json", json.dumps(result, indent=1) + "\n")
     atomic_write_text(
@@ -266,7 +272,7 @@ def main(argv=None) -> dict[str, Any]:
     config = dataclasses.replace(QUICK if args.quick else TeachConfig(), seed=args.seed)
     if args.samples is not None:
         config = dataclasses.replace(config, samples=args.samples)
-    result = run(config, args.out)
+    result = run(config, args.out, origin=provenance(argv, module=__spec__.name))
     print(result["summary"].read_text())
     print("figures:", ", ".join(str(f) for f in result["figures"]))
     print()

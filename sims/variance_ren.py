@@ -44,6 +44,7 @@ from ctlearn.diagnostics import (
 )
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
+from ctlearn.provenance import provenance
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -347,8 +348,16 @@ def summary_markdown(points, slopes, config: Config, explanation: str, wall_s: f
     return "\n".join(lines)
 
 
-def run(config: Config, out: str | Path, *, progress: bool = True) -> dict[str, Any]:
-    """Measure every point, fit the slopes, write the summary, JSON and figure to ``out``."""
+def run(
+    config: Config,
+    out: str | Path,
+    *,
+    progress: bool = True,
+    origin: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Measure every point, fit the slopes, write the summary, JSON and figure to ``out``;
+    ``origin``: the provenance recorded in the JSON (``ctlearn.provenance`` of this process
+    when ``None``)."""
     out = Path(out)
     start = time.perf_counter()
     points = sweep(config, progress=progress)
@@ -364,6 +373,7 @@ def run(config: Config, out: str | Path, *, progress: bool = True) -> dict[str, 
         "slopes": slopes,
         "explanation": explanation,
         "wall_s": wall_s,
+        "provenance": provenance() if origin is None else origin,
     }
     atomic_write_text(out / "variance_ren.json", json.dumps(result, indent=1) + "\n")
     summary = summary_markdown(points, slopes, config, explanation, wall_s)
@@ -383,7 +393,8 @@ def main(argv=None) -> dict[str, Any]:
     config = dataclasses.replace(QUICK if args.quick else Config(), seed=args.seed)
     if args.samples is not None:
         config = dataclasses.replace(config, samples=args.samples)
-    result = run(config, args.out, progress=not args.no_progress)
+    origin = provenance(argv, module=__spec__.name)
+    result = run(config, args.out, progress=not args.no_progress, origin=origin)
     print(result["summary"].read_text())
     print("figures:", ", ".join(str(f) for f in result["figures"]))
     print()

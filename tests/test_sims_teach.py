@@ -157,6 +157,44 @@ def test_gallery_reports_a_failing_sim_and_keeps_going(tmp_path, monkeypatch):
     assert gallery.DOCSTRING_NOTE in page and "`python -m sims.fake_ok --quick --out" in page
 
 
+def test_a_full_gallery_links_figures_under_the_docs_results_link(tmp_path, monkeypatch):
+    def works(argv):
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True)
+        (out / "a.png").write_bytes(b"\x89PNG fake")
+        return {"figures": [out / "a.png"], "explanation": f"argv {argv[:2]}"}
+
+    monkeypatch.setitem(sys.modules, "sims.fake_ok", _fake_sim("fake_ok", "Works.", works))
+    monkeypatch.setattr(gallery, "SIMS", ("fake_ok",))
+    monkeypatch.setitem(gallery.FULL, "fake_ok", (("--preset", "big"), "fake_ok_big"))
+    results, docs = tmp_path / "results", tmp_path / "docs"
+    docs.mkdir()
+    (docs / "results").symlink_to(results, target_is_directory=True)
+    results.mkdir()
+    result = gallery.main(["--out", str(results), "--docs", str(docs)])
+    assert result["failed"] == []
+    page = (docs / "gallery.md").read_text()
+    assert f"`python -m sims.fake_ok --preset big --out {results / 'fake_ok_big'}`" in page
+    assert "argv ['--preset', 'big']" in page
+    assert "](results/fake_ok_big/a.png)" in page  # linked where it lies, not copied
+    assert not (docs / "gallery" / "fake_ok").exists()
+    # A quick run elsewhere is copied into the docs, and needs --out.
+    gallery.main(["--quick", "--out", str(tmp_path / "q"), "--docs", str(docs)])
+    assert (docs / "gallery" / "fake_ok" / "a.png").is_file()
+    with pytest.raises(SystemExit):
+        gallery.main(["--quick", "--docs", str(docs)])
+
+
+def test_every_full_gallery_run_is_a_sim_of_the_page():
+    assert set(gallery.FULL) <= set(gallery.SIMS)
+    for name, (args, folder) in gallery.FULL.items():
+        assert gallery.sim_argv(name, Path("results"), quick=False) == [
+            *args,
+            "--out",
+            str(Path("results") / folder),
+        ]
+
+
 def test_gallery_explanation_falls_back_to_the_docstring():
     import sims.study_noise as study
 
