@@ -1,12 +1,12 @@
 """Fill the result tables of the README and the documentation pages from the committed files
 under ``results/``.
 
-    python -m sims.render_readme [--check] [--readme PAGE]
+    python -m sims.render_docs [--check] [--page PAGE]
 
-Without ``--readme`` it renders ``README.md`` and every page under ``docs/`` (the ``results``
+Without ``--page`` it renders ``README.md`` and every page under ``docs/`` (the ``results``
 link there excepted); with it, that one page, its sources found beside it.
 
-A table in the README is rendered, not typed, when it sits between two markers that name its
+A table of a page is rendered, not typed, when it sits between two markers that name its
 source, a Markdown file of the repository and, after ``#``, which of its tables (default 1):
 
     <!-- table: results/fdfa_fc2/seeds3/results.md -->
@@ -52,8 +52,8 @@ def markdown_tables(text: str) -> list[str]:
     return tables
 
 
-def render(readme: str, root: Path = ROOT) -> tuple[str, list[str]]:
-    """``readme`` with every marked table replaced from its source, and the sources whose
+def render(page: str, root: Path = ROOT) -> tuple[str, list[str]]:
+    """``page`` with every marked table replaced from its source, and the sources whose
     table changed. Raises for a missing source or table, before anything is written."""
     changed = []
 
@@ -61,18 +61,18 @@ def render(readme: str, root: Path = ROOT) -> tuple[str, list[str]]:
         source, index = match["source"], int(match["index"] or 1)
         path = root / source
         if not path.is_file():
-            raise FileNotFoundError(f"README table source {source} does not exist (under {root})")
+            raise FileNotFoundError(f"table source {source} does not exist (under {root})")
         tables = markdown_tables(path.read_text(encoding="utf-8"))
         if not 1 <= index <= len(tables):
             raise ValueError(
-                f"README asks for table {index} of {source}, which has {len(tables)} table(s)"
+                f"a page asks for table {index} of {source}, which has {len(tables)} table(s)"
             )
         table = tables[index - 1]
         if match["body"] != table:
             changed.append(f"{source}#{index}")
         return match["open"] + table + match["close"]
 
-    return _BLOCK.sub(fill, readme), changed
+    return _BLOCK.sub(fill, page), changed
 
 
 def pages(root: Path = ROOT) -> list[Path]:
@@ -90,15 +90,15 @@ def pages(root: Path = ROOT) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     prepare_parser(parser)
-    parser.add_argument("--readme", default=None, help="one page (default: README and docs/)")
+    parser.add_argument("--page", default=None, help="one page (default: README and docs/)")
     parser.add_argument("--check", action="store_true", help="report, change nothing")
     args = parser.parse_args(argv)
-    if args.readme is None:
+    if args.page is None:
         targets = [(path, ROOT) for path in pages()]
     else:
-        path = Path(args.readme)
+        path = Path(args.page)
         if not path.is_file():
-            raise FileNotFoundError(f"--readme {path} does not exist")
+            raise FileNotFoundError(f"--page {path} does not exist")
         targets = [(path, path.resolve().parent)]
     rendered = {}
     for path, root in targets:  # every page is rendered (or refused) before any is written

@@ -1,11 +1,11 @@
 """The rendered tables of the README and the documentation pages equal their committed sources
-(``python -m sims.render_readme``)."""
+(``python -m sims.render_docs``)."""
 
 from pathlib import Path
 
 import pytest
 
-from sims.render_readme import ROOT, main, markdown_tables, pages, render
+from sims.render_docs import ROOT, main, markdown_tables, pages, render
 
 SOURCE = """Some text | not a table
 
@@ -26,7 +26,7 @@ no rule above
 def test_each_committed_page_equals_its_rendering(page):
     text = page.read_text(encoding="utf-8")
     rendered, changed = render(text)
-    assert changed == [] and rendered == text, f"run python -m sims.render_readme: {changed}"
+    assert changed == [] and rendered == text, f"run python -m sims.render_docs: {changed}"
 
 
 def test_the_results_page_renders_tables_and_the_results_link_is_not_a_page():
@@ -53,17 +53,17 @@ def test_tables_are_found_in_order_and_a_stale_one_is_replaced(tmp_path):
     )
     assert render(rendered, root=tmp_path) == (rendered, [])
     (tmp_path / "README.md").write_text(readme)
-    assert main(["--readme", str(tmp_path / "README.md"), "--check"]) == 1
+    assert main(["--page", str(tmp_path / "README.md"), "--check"]) == 1
     assert (tmp_path / "README.md").read_text() == readme  # --check writes nothing
-    assert main(["--readme", str(tmp_path / "README.md")]) == 0
+    assert main(["--page", str(tmp_path / "README.md")]) == 0
     assert (tmp_path / "README.md").read_text() == rendered
 
 
 def test_a_missing_source_or_table_is_named(tmp_path):
     (tmp_path / "r.md").write_text(SOURCE)
-    with pytest.raises(FileNotFoundError, match="README table source gone.md does not exist"):
+    with pytest.raises(FileNotFoundError, match="table source gone.md does not exist"):
         render("<!-- table: gone.md -->\n<!-- /table -->", root=tmp_path)
     with pytest.raises(ValueError, match="asks for table 3 of r.md, which has 2 table"):
         render("<!-- table: r.md#3 -->\n<!-- /table -->", root=tmp_path)
-    with pytest.raises(FileNotFoundError, match="--readme .*nothing.md does not exist"):
-        main(["--readme", str(Path(tmp_path) / "nothing.md")])
+    with pytest.raises(FileNotFoundError, match="--page .*nothing.md does not exist"):
+        main(["--page", str(Path(tmp_path) / "nothing.md")])
