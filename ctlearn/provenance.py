@@ -14,22 +14,30 @@ from typing import Any
 
 import jax
 
+ROOT = Path(__file__).resolve().parent.parent
+"""The checkout ctlearn runs from (its git commands run there)."""
+
 
 def _git(*args: str) -> str | None:
-    root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=True
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip()
 
 
+OUTPUTS = ("results", "docs")
+"""The checkout's folders of generated outputs: a run that rewrites committed results or pages
+(``sims.gallery`` redrawing every figure) does not make the code it runs dirty."""
+
+
 def provenance(argv: Sequence[str] | None = None, *, module: str | None = None) -> dict[str, Any]:
     """The command line (``python -m ...`` as typed, from ``sys.argv`` unless ``argv``), the git
-    commit of the checkout ctlearn runs from (with ``dirty`` when it has uncommitted changes;
-    ``None`` outside a checkout), the machine (processor, cores, JAX's devices) and the UTC time.
+    commit of the checkout ctlearn runs from (with ``dirty`` when its tracked files outside
+    ``OUTPUTS`` have uncommitted changes; ``None`` outside a checkout), the machine (processor,
+    cores, JAX's devices) and the UTC time.
 
     ``module``: the command is ``python -m MODULE`` followed by ``argv`` (its arguments alone,
     ``sys.argv[1:]`` when ``None``), for a sim whose ``main(argv)`` another sim calls in the
@@ -43,7 +51,8 @@ def provenance(argv: Sequence[str] | None = None, *, module: str | None = None) 
         spec = getattr(main, "__spec__", None)
         command = ["python", "-m", spec.name] if spec is not None else ["python", argv[0]]
         args = list(argv[1:])
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    excluded = [f":(exclude){folder}" for folder in OUTPUTS]
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", *excluded)
     return {
         "command": shlex.join(command + args),
         "commit": _git("rev-parse", "HEAD"),
