@@ -19,15 +19,11 @@ time, settings) and a rerun with the same settings skips it (a mode whose solve 
 curve so far and is run again). ``DIR/summary.json`` (with the provenance: command, commit,
 machine), ``summary.md`` and ``learning_curves.png`` gather the finished modes.
 
-Measured with the defaults (``results/continuous_fashion``; 2 shared CPU cores, 4 epochs of
-batches of 128, T = 2 τ_p, one sinusoid per unit, σ = τ_p, the default tabulated-Heun engine at
-dt0 = τ_p/16, ~0.2 s per presentation): continuous FDFA reaches 85 % test accuracy after 2.4
-minutes of training and ends at 86.8 % (6 minutes); continuous FG-A and LG-FG-A (η·c·T = 0.01)
-end near 75 % (best ~79 %), between discrete FG-A ×1 and ×4 at the same learning rate; discrete
-BP at that rate, 84.6 %. The LocalMixer S/1/1 after one epoch: continuous LG-FG-A 79.3 %,
-discrete LG-FG-A 73.7 %. T is short on purpose: these rules average their perturbation over many
-presentations anyway (FDFA's feedback over 1/α, the weights over 1/(η·c)), and a longer
-presentation costs proportionally more time points.
+The defaults' full run, with what it measured, is committed in ``results/continuous_fashion``
+(its ``summary.md``; settings: 4 epochs of batches of 128, T = 2 τ_p, one sinusoid per unit,
+σ = τ_p, the default tabulated-Heun engine at dt0 = τ_p/16). T is short on purpose: these
+rules average their perturbation over many presentations anyway (FDFA's feedback over 1/α, the
+weights over 1/(η·c)), and a longer presentation costs proportionally more time points.
 """
 
 from __future__ import annotations
