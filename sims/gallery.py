@@ -19,11 +19,12 @@ the documentation's ``results`` link (``<docs>/results``), and otherwise copies 
 
 The page keeps the entries of sims not run this time (``<docs>/gallery/index.json`` records
 every entry), so ``--only`` updates part of it. ``DIR/gallery.md`` is the page of this run alone,
-its images linked where the sims wrote them. In quick mode the whole gallery takes a few
-minutes; a full run from scratch takes about an hour on two CPU cores (FDFA's figures and the
-variance sweeps most of it; the studies, when finished, seconds). Give quick and full runs
-different ``--out`` folders: a study refuses a folder that holds a different sweep (such a
-refusal is reported as that sim's failure).
+its images linked where the sims wrote them (not written when ``DIR`` is the folder that
+``<docs>/results`` links to: the docs' page shows those runs). Quick mode takes a few minutes
+for the whole gallery; in full mode the theory and teaching sims take minutes each and the
+analog studies far longer from scratch, seconds once finished (they resume). Give quick and
+full runs different ``--out`` folders: a study refuses a folder that holds a different sweep
+(such a refusal is reported as that sim's failure).
 """
 
 from __future__ import annotations
@@ -306,13 +307,16 @@ def main(argv=None) -> dict:
     def local(entry: Entry, i: int) -> str:
         return Path(os.path.relpath(Path(entry.figures[i]).resolve(), out.resolve())).as_posix()
 
-    copy = out / "gallery.md"
-    atomic_write_text(copy, render(entries, local))
+    copy = None  # the committed results' page is the docs' page itself
+    linked = (docs / "results").exists() and out.resolve() == (docs / "results").resolve()
+    if not linked:
+        copy = out / "gallery.md"
+        atomic_write_text(copy, render(entries, local))
     failed = [e.name for e in entries if e.error]
     for e in entries:
         status = f"FAILED ({_one_line(e.error)})" if e.error else f"{len(e.figures)} figure(s)"
         print(f"[gallery] {e.name}: {status}, {e.wall_s:.0f} s")
-    print(f"[gallery] wrote {page} and {copy}")
+    print(f"[gallery] wrote {page}" + (f" and {copy}" if copy else ""))
     return {"entries": entries, "failed": failed, "page": page, "copy": copy}
 
 

@@ -178,6 +178,7 @@ def test_a_full_gallery_links_figures_under_the_docs_results_link(tmp_path, monk
     assert "argv ['--preset', 'big']" in page
     assert "](results/fake_ok_big/a.png)" in page  # linked where it lies, not copied
     assert not (docs / "gallery" / "fake_ok").exists()
+    assert result["copy"] is None and not (results / "gallery.md").exists()
     # A quick run elsewhere is copied into the docs, and needs --out.
     gallery.main(["--quick", "--out", str(tmp_path / "q"), "--docs", str(docs)])
     assert (docs / "gallery" / "fake_ok" / "a.png").is_file()
