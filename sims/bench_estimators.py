@@ -73,6 +73,7 @@ class BenchConfig:
 
 def main(config: BenchConfig) -> dict:
     """Times every (method, optimizer) pair; returns and prints seconds per step and ratios."""
+    origin = provenance()  # the code as it stands when the timing starts
     km, kx, ky, kstep = jax.random.split(jax.random.key(config.seed), 4)
     model = mlp((784,), 10, config.widths, key=km)
     x = jax.random.normal(kx, (config.batch_size, 784))
@@ -102,7 +103,7 @@ def main(config: BenchConfig) -> dict:
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0]),
         "rows": rows,
-        "provenance": provenance(),
+        "provenance": origin,
     }
     table = _markdown(result, config)
     print(table)
