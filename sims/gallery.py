@@ -68,11 +68,8 @@ SIMS = (
 ``--quick`` and returns a dict with ``"figures"`` (paths) and optionally ``"explanation"``."""
 
 FULL = {
-    "study_noise": (("--preset", "fashion"), "study_noise_fashion"),
-    "study_differentiator": (("--preset", "fashion"), "study_differentiator_fashion"),
-    "study_precision": (("--preset", "fashion"), "study_precision_fashion"),
-    "study_mismatch": (("--preset", "fashion"), "study_mismatch_fashion"),
-    "study_phase": (("--preset", "fashion"), "study_phase_fashion"),
+    f"study_{name}": (("--preset", "fashion"), f"study_{name}_fashion")
+    for name in ("noise", "differentiator", "precision", "mismatch", "phase")
 }
 """A full run's extra arguments and its folder under ``--out``, by sim (absent: none, and the
 sim's own name)."""
