@@ -57,6 +57,7 @@ SIMS = (
     "teach_continuous_discrete",
     "variance_ren",
     "teach_variance",
+    "multiplexing",
     "fdfa_figures",
     "study_noise",
     "study_differentiator",

@@ -5,6 +5,8 @@ from ._activity_noise import ActivityNoise as ActivityNoise
 from ._activity_noise import ActivityNoiseState as ActivityNoiseState
 from ._bound import BoundSimulator as BoundSimulator
 from ._bound import prepare as prepare
+from ._chips import AbstractChips as AbstractChips
+from ._chips import ChipsState as ChipsState
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
@@ -20,6 +22,16 @@ from ._engine import waveform_obstacle as waveform_obstacle
 from ._ensemble import EnsembleResult as EnsembleResult
 from ._ensemble import ensemble_memory as ensemble_memory
 from ._ensemble import simulate_ensemble as simulate_ensemble
+from ._estimate_laws import bandwidth_chips as bandwidth_chips
+from ._estimate_laws import chip_weights as chip_weights
+from ._estimate_laws import code_cosine as code_cosine
+from ._estimate_laws import first_order_cosine as first_order_cosine
+from ._estimate_laws import grid_period as grid_period
+from ._estimate_laws import sinusoid_cosine as sinusoid_cosine
+from ._estimate_laws import slot_signs as slot_signs
+from ._estimate_laws import time_multiplexed_cosine as time_multiplexed_cosine
+from ._estimate_laws import walsh_cosine as walsh_cosine
+from ._estimate_laws import walsh_signs as walsh_signs
 from ._hardware import AbstractNonIdeality as AbstractNonIdeality
 from ._injection import Injection as Injection
 from ._measure import measure as measure
@@ -33,6 +45,7 @@ from ._ou import IntegratedOUState as IntegratedOUState
 from ._pec import HeunPEC as HeunPEC
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
+from ._random_codes import RandomCodes as RandomCodes
 from ._record import Recording as Recording
 from ._record import record_presentation as record_presentation
 from ._record_run import record_run as record_run
@@ -60,6 +73,7 @@ from ._simulate import effective_learning_rate as effective_learning_rate
 from ._simulate import run_presentations as run_presentations
 from ._simulate import simulate as simulate
 from ._simulator import Simulator as Simulator
+from ._sinusoids import ALLOCATIONS as ALLOCATIONS
 from ._sinusoids import Sinusoids as Sinusoids
 from ._sinusoids import SinusoidsState as SinusoidsState
 from ._spline import CubicSpline as CubicSpline
@@ -69,11 +83,24 @@ from ._state import SimState as SimState
 from ._state import split_state as split_state
 from ._stream import Presentations as Presentations
 from ._term import CircuitTerm as CircuitTerm
+from ._time_multiplexed import TimeMultiplexed as TimeMultiplexed
+from ._walsh_codes import WalshCodes as WalshCodes
+from ._walsh_codes import walsh_order as walsh_order
 from ._waveform import AbstractTabulatedTerm as AbstractTabulatedTerm
 from ._waveform import WaveformRelaxation as WaveformRelaxation
 from ._weight_drift import WeightDrift as WeightDrift
 
 __all__ = [
+    "bandwidth_chips",
+    "chip_weights",
+    "code_cosine",
+    "first_order_cosine",
+    "grid_period",
+    "sinusoid_cosine",
+    "slot_signs",
+    "time_multiplexed_cosine",
+    "walsh_cosine",
+    "walsh_signs",
     "ActivityNoise",
     "ActivityNoiseState",
     "BoundSimulator",
@@ -133,6 +160,13 @@ __all__ = [
     "run_presentations",
     "simulate",
     "Simulator",
+    "AbstractChips",
+    "ChipsState",
+    "RandomCodes",
+    "TimeMultiplexed",
+    "WalshCodes",
+    "walsh_order",
+    "ALLOCATIONS",
     "Sinusoids",
     "SinusoidsState",
     "CubicSpline",

@@ -5,6 +5,7 @@ instantaneous signals and the vector field that Diffrax integrates."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import equinox as eqx
@@ -186,6 +187,7 @@ def prepare(
     perturbation_state = None
     if simulator.perturbation is not None:
         shapes = simulator.rule.perturbation_shapes(model, x0)
+        check_period(simulator.perturbation, shapes, stream.duration)
         perturbation_state = simulator.perturbation.init(shapes, key=perturbation_key)
     state = SimState(
         params,
@@ -198,6 +200,20 @@ def prepare(
     if hardware:
         state = _init_hardware(bound, state, stream, key)
     return bound, state
+
+
+def check_period(perturbation, shapes, duration: float) -> None:
+    """Refuse a multiplexing code whose period is longer than a presentation: the presentation's
+    estimate would see only part of the code, crediting some units and not others."""
+    period = perturbation.period(shapes)
+    if period is not None and period > duration * (1 + 1e-6):
+        units = sum(math.prod(s) for s in shapes)
+        raise ValueError(
+            f"{type(perturbation).__name__}(tau={perturbation.tau!r}) multiplexes {units} "
+            f"perturbed units over a period of {period:.6g}, longer than the presentation "
+            f"(duration {duration!r}): lengthen the presentation to >= {period:.6g}, shorten "
+            f"tau to <= {perturbation.tau * duration / period:.6g}, or perturb fewer units"
+        )
 
 
 def _init_hardware(

@@ -73,6 +73,10 @@ class IntegratedOU(AbstractPerturbation):
         """c = s²/(2τ_p²) = (σ/τ_p)²."""
         return (self.sigma / self.tau) ** 2
 
+    def period(self, shapes: Shapes) -> None:
+        """``None``: the rates are orthogonal only on average."""
+        return None
+
     def max_frequency(self) -> float:
         """1/τ_p, the corner of both filters (o itself is rough: steps should be ≪ τ_p)."""
         return 1 / self.tau

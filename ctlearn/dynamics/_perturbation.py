@@ -95,6 +95,12 @@ class AbstractPerturbation(eqx.Module):
         """c: the stationary time average of ṗ_i ṗ_j is c·δ_ij, the same c for every unit."""
 
     @abc.abstractmethod
+    def period(self, shapes: Shapes) -> float | None:
+        """The time after which the rates of every pair of units have been exactly orthogonal
+        (a multiplexing code's period), ``None`` where they are so only on average. A
+        presentation must last at least this long (``prepare`` refuses shorter ones)."""
+
+    @abc.abstractmethod
     def max_frequency(self) -> float:
         """The highest angular frequency (rad per time unit) the path holds, or a 1/τ_p-like
         bound where its spectrum has no edge: a fixed step should be well below its inverse."""

@@ -22,14 +22,16 @@ from ._state import SimState, split_state
 from ._stream import Presentations
 
 
-def _observed(bound: BoundSimulator, record: Callable[[SimState, Signals], Any]) -> Callable:
+class _Observed(eqx.Module):
     """A Diffrax ``SaveAt`` function: ``record(state, signals)`` with the signals as the synapses
-    observe them at that instant."""
+    observe them at that instant. A module, not a closure: two of them with the same simulator
+    and ``record`` compare equal, so a jitted solve compiled for one serves the other."""
 
-    def fn(t, y, args):
-        return record(y, bound.signals(bound.model(y), y, t, args))
+    bound: BoundSimulator
+    record: Callable[[SimState, Signals], Any]
 
-    return fn
+    def __call__(self, t, y, args):
+        return self.record(y, self.bound.signals(self.bound.model(y), y, t, args))
 
 
 class Recording(eqx.Module):
@@ -53,7 +55,7 @@ class Recording(eqx.Module):
     def saveat(self, bound: BoundSimulator, duration: float) -> diffrax.SaveAt:
         """The records at ``local_times`` and the state at the end of the presentation."""
         subs = [
-            diffrax.SubSaveAt(ts=self.local_times(duration), fn=_observed(bound, self.fn)),
+            diffrax.SubSaveAt(ts=self.local_times(duration), fn=_Observed(bound, self.fn)),
             diffrax.SubSaveAt(t1=True),
         ]
         return diffrax.SaveAt(subs=subs)
@@ -83,7 +85,7 @@ def record_presentation(
         args,
         stream.duration,
         jax.random.fold_in(key, index),
-        saveat=diffrax.SaveAt(ts=ts, fn=_observed(bound, record)),
+        saveat=diffrax.SaveAt(ts=ts, fn=_Observed(bound, record)),
         progress=progress,
     )
     if sol.result != diffrax.RESULTS.successful:

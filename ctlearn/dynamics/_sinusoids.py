@@ -49,6 +49,10 @@ def _wrap(x: Float[Array, "*n"]) -> Float[Array, "*n"]:
     return ((x - turns * (4 * _PIO2[0])) - turns * (4 * _PIO2[1])) - turns * (4 * _PIO2[2])
 
 
+ALLOCATIONS = ("stratified", "independent", "grid")
+"""How ``Sinusoids`` places its frequencies in the band (see the class)."""
+
+
 def _as_tuple(band):
     return tuple(band) if isinstance(band, list) else band
 
@@ -64,11 +68,22 @@ class SinusoidsState(eqx.Module):
 class Sinusoids(AbstractPerturbation):
     """p_i(t) = Σ_k (A/ω_ik) sin(ω_ik t + φ_ik), so ṗ_i(t) = Σ_k A cos(ω_ik t + φ_ik).
 
-    ``components`` sinusoids per unit. Component k of every unit has its frequency drawn from the
-    middle half of the k-th of ``components`` equal slices of ``band`` (in multiples of 2π/τ_p):
-    frequencies differ across units with probability 1, and within a unit by at least
-    (band[1] − band[0])/(2·components)·2π/τ_p, so the cross terms of ṗ_i² average out within a few
-    τ_p. Phases are uniform. A = (σ/τ_p)·√(2/components) makes RMS(ṗ_i) = σ/τ_p for every unit.
+    ``components`` sinusoids per unit, with frequencies in ``band`` (in multiples of 2π/τ_p)
+    allocated by ``allocation``:
+
+    * ``"stratified"`` (default): component k of every unit is drawn from the middle half of the
+      k-th of ``components`` equal slices of the band, so within a unit frequencies differ by at
+      least (band[1] − band[0])/(2·components)·2π/τ_p and the cross terms of ṗ_i² average out
+      within a few τ_p; across units, though, the k-th components share 1/(2·components) of the
+      band, which doubles the crosstalk between units against ``"independent"``;
+    * ``"independent"``: every frequency uniform over the whole band, independently;
+    * ``"grid"``: the components of all units (over every point) take the points of one linear
+      grid spanning the band, in an order shuffled from the key (MGD's FDMA): all frequencies are
+      distinct, δ = (band[1] − band[0])/(M − 1)·2π/τ_p apart for M of them, so every pair of
+      rates is orthogonal over 2π/δ (up to the sum-frequency terms).
+
+    ``ctlearn.dynamics.sinusoid_cosine`` predicts the estimate's quality of a drawn allocation.
+    Phases are uniform. A = (σ/τ_p)·√(2/components) makes RMS(ṗ_i) = σ/τ_p for every unit.
     The phases advance by ω·T (mod 2π) from one presentation to the next, so t stays local.
     """
 
@@ -78,6 +93,7 @@ class Sinusoids(AbstractPerturbation):
     tau: float = eqx.field(static=True, converter=float)
     components: int = eqx.field(static=True, default=4)
     band: tuple[float, float] = eqx.field(static=True, default=(0.5, 2.0), converter=_as_tuple)
+    allocation: str = eqx.field(static=True, default="stratified")
 
     def __check_init__(self):
         c = self.components
@@ -93,6 +109,10 @@ class Sinusoids(AbstractPerturbation):
                 f"band must be (low, high) with 0 < low < high (multiples of 2π/τ_p), "
                 f"got band={self.band!r}"
             )
+        if self.allocation not in ALLOCATIONS:
+            raise ValueError(
+                f"unknown allocation {self.allocation!r}; valid: {', '.join(ALLOCATIONS)}"
+            )
 
     @property
     def _amplitude(self) -> float:
@@ -103,14 +123,35 @@ class Sinusoids(AbstractPerturbation):
         low, high = self.band
         width = (high - low) / self.components
         k = jnp.arange(self.components, dtype=jnp.result_type(float))
+        grid = self._grid(shapes, key) if self.allocation == "grid" else None
         omega, phase = [], []
         for i, shape in enumerate(shapes):
             key_u, key_phi = jax.random.split(jax.random.fold_in(key, i))
-            u = jax.random.uniform(key_u, (self.components, *shape), minval=0.25, maxval=0.75)
-            k_ = k.reshape((-1,) + (1,) * len(shape))
-            omega.append(2 * math.pi / self.tau * (low + (k_ + u) * width))
-            phase.append(jax.random.uniform(key_phi, u.shape, maxval=2 * math.pi))
+            full = (self.components, *shape)
+            if self.allocation == "stratified":
+                u = jax.random.uniform(key_u, full, minval=0.25, maxval=0.75)
+                f = low + (k.reshape((-1,) + (1,) * len(shape)) + u) * width
+            elif self.allocation == "independent":
+                f = jax.random.uniform(key_u, full, minval=low, maxval=high)
+            else:
+                f = grid[i]
+            omega.append(2 * math.pi / self.tau * f)
+            phase.append(jax.random.uniform(key_phi, full, maxval=2 * math.pi))
         return SinusoidsState(tuple(omega), tuple(phase))
+
+    def _grid(self, shapes, key) -> list[Float[Array, "components ..."]]:
+        """The ``"grid"`` allocation: one shuffled linear grid over the band for all points'
+        components (in multiples of 2π/τ_p), cut into one array per point."""
+        low, high = self.band
+        sizes = [self.components * math.prod(shape) for shape in shapes]
+        total = sum(sizes)
+        order = jax.random.permutation(jax.random.fold_in(key, len(shapes)), total)
+        f = low + (high - low) * order.astype(jnp.result_type(float)) / max(total - 1, 1)
+        starts = [sum(sizes[:i]) for i in range(len(sizes))]
+        return [
+            f[start : start + size].reshape((self.components, *shape))
+            for start, size, shape in zip(starts, sizes, shapes)
+        ]
 
     def __call__(self, state: SinusoidsState, t: Real[Array, ""] | float) -> Perturbation:
         p, p_dot = [], []
@@ -141,6 +182,10 @@ class Sinusoids(AbstractPerturbation):
     def rate_power(self) -> float:
         """c = components·A²/2 = (σ/τ_p)²."""
         return (self.sigma / self.tau) ** 2
+
+    def period(self, shapes: Shapes) -> None:
+        """``None``: the rates are orthogonal only on average."""
+        return None
 
     def max_frequency(self) -> float:
         """2π·band[1]/τ_p, the top of the band."""

@@ -161,6 +161,10 @@ class CubicSpline(AbstractPerturbation):
         """c = (14/5)·(σ/τ_p)² (see the class docstring)."""
         return 14 / 5 * (self.sigma / self.tau) ** 2
 
+    def period(self, shapes: Shapes) -> None:
+        """``None``: the rates are orthogonal only on average."""
+        return None
+
     def max_frequency(self) -> float:
         """π/τ_p, the Nyquist frequency of the knot grid."""
         return math.pi / self.tau
