@@ -393,14 +393,15 @@ ZERO_STRENGTH = {
     "WeightDrift": lambda v: ct.WeightDrift(tau=v(INF), sigma=v(0.0)),
     "Injection": lambda v: ct.Injection(amplitude=v(INF), crosstalk=v(0.0)),
     "Quantisation": lambda v: ct.Quantisation(bits=v(INF), w_max=v(INF)),
+    "PulsedDevice": lambda v: ct.PulsedDevice(dw_min=v(0.0), w_min=v(-INF), w_max=v(INF)),
 }
 # A different compiled graph (the kept components' terms are still there, adding zeros and
 # multiplying by ones) may fuse and round differently: measured ≤ 1.2e-7 of each array's
 # largest entry. Relative to the largest entry, as biases start at zero.
 COMPARED = ("params", "delta", "circuit", "loss", "alignment")
 KEPT_TOLERANCE = dict.fromkeys(COMPARED, 1e-6)
-# The quantiser keeps the conductances still within a presentation and writes w + Δw at its
-# end, even at bits = w_max = inf: each presentation's Δw then differs from the ideal one at
+# The quantiser (and a pulsed device) keeps the conductances still within a presentation and
+# writes w + Δw at its end, even at bits = w_max = inf (dw_min = 0): each presentation's Δw then differs from the ideal one at
 # second order (the rule evaluated at the start weights instead of the moving ones). Measured,
 # relative to each array's largest entry: 1.2e-3 for Δw and for the weights' biases (which
 # start at zero, so they are all Δw), 1.4e-6 for the loss, 4.2e-5 for the alignment.
@@ -462,10 +463,13 @@ def test_non_idealities_kept_at_zero_strength_are_the_ideal_simulator(ideal_run)
     _assert_kept_equals_ideal(hardware, ideal_run, KEPT_TOLERANCE)
 
 
-def test_the_quantiser_kept_at_zero_strength_is_the_ideal_simulator_to_second_order(ideal_run):
-    quantiser = ZERO_STRENGTH["Quantisation"](jnp.float32)
-    assert quantiser.is_ideal()
-    _assert_kept_equals_ideal((quantiser,), ideal_run, QUANTISED_TOLERANCE)
+@pytest.mark.parametrize("kind", ["Quantisation", "PulsedDevice"])
+def test_writing_devices_kept_at_zero_strength_are_the_ideal_simulator_to_second_order(
+    kind, ideal_run
+):
+    device = ZERO_STRENGTH[kind](jnp.float32)
+    assert device.is_ideal()
+    _assert_kept_equals_ideal((device,), ideal_run, QUANTISED_TOLERANCE)
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ Fashion-MNIST from the local IDX files), and the studies' presets."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -207,3 +208,20 @@ def test_an_unknown_preset_is_refused_naming_the_valid_ones(tmp_path, capsys):
     message = capsys.readouterr().err
     assert "'cifar10'" in message and "'mnist1d'" in message and "'fashion'" in message
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_a_sweep_over_pulsed_devices_runs(tmp_path):
+    """The ``device`` kind (``ct.PulsedDevice``) in a sweep: None is the continuous device (dw_min
+    0) and a coarse step is a point of the same ensemble; both rows are finite."""
+    spec = {
+        "name": "toy-device",
+        "base": {**TOY_BASE, "hardware": {"device": {"w_min": -1.0, "w_max": 1.0, "c2c": 0.3}}},
+        "grid": {"device.dw_min": [None, 0.01]},
+        "seeds": 1,
+        "ensemble": 2,
+    }
+    path = tmp_path / "grid.json"
+    path.write_text(json.dumps(spec))
+    rows = analog_sweep.main(["--grid", str(path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert [r["device.dw_min"] for r in rows] == [None, 0.01]
+    assert all(math.isfinite(r["test_loss"]) and r["diverged_at"] == -1 for r in rows)

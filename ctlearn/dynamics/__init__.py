@@ -10,6 +10,11 @@ from ._chips import ChipsState as ChipsState
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
+from ._device_response import AbstractResponse as AbstractResponse
+from ._device_response import ConstantStep as ConstantStep
+from ._device_response import ExpStep as ExpStep
+from ._device_response import LinearStep as LinearStep
+from ._device_response import SoftBounds as SoftBounds
 from ._differentiator import Differentiator as Differentiator
 from ._differentiator import DifferentiatorState as DifferentiatorState
 from ._engine import Plan as Plan
@@ -45,6 +50,9 @@ from ._ou import IntegratedOUState as IntegratedOUState
 from ._pec import HeunPEC as HeunPEC
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
+from ._pulsed_device import DEVICE_PRESETS as DEVICE_PRESETS
+from ._pulsed_device import PulsedDevice as PulsedDevice
+from ._pulsed_device import PulsedDeviceState as PulsedDeviceState
 from ._random_codes import RandomCodes as RandomCodes
 from ._record import Recording as Recording
 from ._record import record_presentation as record_presentation
@@ -91,6 +99,14 @@ from ._waveform import WaveformRelaxation as WaveformRelaxation
 from ._weight_drift import WeightDrift as WeightDrift
 
 __all__ = [
+    "AbstractResponse",
+    "ConstantStep",
+    "ExpStep",
+    "LinearStep",
+    "SoftBounds",
+    "DEVICE_PRESETS",
+    "PulsedDevice",
+    "PulsedDeviceState",
     "bandwidth_chips",
     "chip_weights",
     "code_cosine",

@@ -60,11 +60,13 @@ class BoundSimulator(eqx.Module):
             model = h.network(model, h_state)
         return model
 
-    def write(self, params, hardware: tuple, key: PRNGKeyArray):
-        """``params`` as the devices store them when written (unchanged on ideal hardware)."""
+    def write(self, params, hardware: tuple, key: PRNGKeyArray, stored=None):
+        """``params`` as the devices store them when written (unchanged on ideal hardware);
+        ``stored``: what they held before (``None``: the initial programming)."""
         for i, (h, h_state) in enumerate(zip(self.simulator.hardware, hardware)):
             if h.writes:
-                params = h.write(params, h_state, jax.random.fold_in(key, 7919 + i))
+                key_i = jax.random.fold_in(key, 7919 + i)
+                params = h.write(params, h_state, key_i, stored=stored)
         return params
 
     def raw_signals(

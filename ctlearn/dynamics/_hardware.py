@@ -104,7 +104,10 @@ class AbstractNonIdeality(eqx.Module):
         """Diagonal noise scales shaped like the evolving state, or ``None``."""
         return None
 
-    def write(self, params: Any, state: Any, key: PRNGKeyArray) -> Any:
+    def write(self, params: Any, state: Any, key: PRNGKeyArray, *, stored: Any = None) -> Any:
+        """What the device holds after writing ``params``; ``stored``: what it held before
+        (``None`` for the initial programming of the weights)."""
+        del state, key, stored
         return params
 
 

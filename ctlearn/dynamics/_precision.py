@@ -56,7 +56,7 @@ class Quantisation(AbstractNonIdeality):
         levels = jnp.where(finite, 2.0 ** jnp.where(finite, self.bits, 1.0) - 1, 1.0)
         return jnp.where(finite, 2 * jnp.where(finite, self.w_max, 0.0) / levels, 0.0)
 
-    def write(self, params, state, key):
+    def write(self, params, state, key, *, stored=None):
         step = self.step()
         safe = jnp.where(step > 0, step, 1.0)
         leaves, treedef = jax.tree.flatten(params)

@@ -140,7 +140,8 @@ def _presentations(
         if any(h.writes for h in sim.hardware):
             written = jax.tree.map(jnp.add, new.params, change)
             write_key = jax.random.fold_in(presentation_key, 1)
-            new = dataclasses.replace(new, params=bound.write(written, hardware, write_key))
+            stored = bound.write(written, hardware, write_key, stored=new.params)
+            new = dataclasses.replace(new, params=stored)
         new = dataclasses.replace(
             new, delta=jax.tree.map(jnp.add, total, change), hardware=tuple_or_none(hardware)
         )

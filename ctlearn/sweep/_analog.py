@@ -38,6 +38,7 @@ KINDS: dict[str, type[ct.AbstractNonIdeality]] = {
     "precision": ct.Quantisation,
     "drift": ct.WeightDrift,
     "injection": ct.Injection,
+    "device": ct.PulsedDevice,
 }
 """The grid's names for the non-idealities."""
 
@@ -54,6 +55,15 @@ IDEAL: dict[str, float] = {
     "drift.sigma": 0.0,
     "injection.amplitude": math.inf,
     "injection.crosstalk": 0.0,
+    "device.dw_min": 0.0,
+    "device.w_min": -math.inf,
+    "device.w_max": math.inf,
+    "device.up_down": 0.0,
+    "device.c2c": 0.0,
+    "device.dw_min_d2d": 0.0,
+    "device.up_down_d2d": 0.0,
+    "device.w_min_d2d": 0.0,
+    "device.w_max_d2d": 0.0,
 }
 """Each strength parameter's ideal value: what ``None`` in a grid stands for."""
 

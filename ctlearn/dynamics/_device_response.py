@@ -1,0 +1,89 @@
+"""How a device's conductance step depends on where it is: the bounded-response families of
+pulsed analog devices (after IBM aihwkit's ``ConstantStep``, ``LinearStep``, ``SoftBounds`` and
+``ExpStep`` device models)."""
+
+from __future__ import annotations
+
+import abc
+import math
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._hardware import require
+
+
+class AbstractResponse(eqx.Module):
+    """The factor f(w, d) ≥ 0 that multiplies a pulse's nominal step at weight ``w`` in
+    direction ``d`` (+1 up, −1 down), given the device's bounds w_min < 0 < w_max."""
+
+    @abc.abstractmethod
+    def factor(
+        self,
+        w: Float[Array, "*shape"],
+        up: bool,
+        w_min: Float[Array, "*shape"],
+        w_max: Float[Array, "*shape"],
+    ) -> Float[Array, "*shape"]:
+        """f(w, up) for a pulse up (``up``) or down."""
+
+
+class ConstantStep(AbstractResponse):
+    """Every pulse moves the weight by the same step until it is clipped at a bound."""
+
+    def factor(self, w, up, w_min, w_max):
+        return jnp.ones_like(w)
+
+
+class LinearStep(AbstractResponse):
+    """The step shrinks linearly towards the bound it moves to: up pulses by
+    1 − γ_up·w/w_max, down pulses by 1 − γ_down·w/w_min (γ = 0: a constant step; γ = 1: soft
+    bounds, zero at the bound). aihwkit's capacitor (γ = 0.05) and ECRAM (γ_up = 0.1153,
+    γ_down = 0.5085) presets use this family."""
+
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+
+    def __check_init__(self):
+        for name in ("gamma_up", "gamma_down"):
+            require(name, getattr(self, name), lambda v: 0 <= v <= 1, "in [0, 1]", "LinearStep")
+
+    def factor(self, w, up, w_min, w_max):
+        bound, gamma = (w_max, self.gamma_up) if up else (w_min, self.gamma_down)
+        return jnp.maximum(1 - gamma * w / bound, 0.0)
+
+
+class SoftBounds(AbstractResponse):
+    """The step falls linearly to zero at the bound it moves to: 1 − w/w_max up, 1 − w/w_min
+    down (``LinearStep`` with γ = 1). With unequal up and down steps, random pulses pull the
+    weight to its symmetry point w* = (α₊ − α₋)/(α₊/w_max − α₋/w_min), α± the step sizes."""
+
+    def factor(self, w, up, w_min, w_max):
+        return jnp.maximum(1 - w / (w_max if up else w_min), 0.0)
+
+
+class ExpStep(AbstractResponse):
+    """aihwkit's exponential step: f = max(1 − A_d·exp(d·γ_d·z), 0) with
+    z = 2a·w/(w_max − w_min) + b, d = +1 up and −1 down, so the step collapses steeply near one
+    bound (a negative A makes it grow there instead). Defaults are aihwkit's ``ExpStepDevice``
+    values (A_up = 0.00081, A_down = 0.36833, γ_up = 12.44625, γ_down = 12.78785, a = 0.244,
+    b = 0.2425)."""
+
+    a_up: float = 0.00081
+    a_down: float = 0.36833
+    gamma_up: float = 12.44625
+    gamma_down: float = 12.78785
+    a: float = 0.244
+    b: float = 0.2425
+
+    def __check_init__(self):
+        for name in ("a_up", "a_down", "gamma_up", "gamma_down", "a", "b"):
+            require(name, getattr(self, name), math.isfinite, "finite", "ExpStep")
+
+    def factor(self, w, up, w_min, w_max):
+        z = 2 * self.a * w / (w_max - w_min) + self.b
+        amplitude, rate, sign = (
+            (self.a_up, self.gamma_up, 1.0) if up else (self.a_down, self.gamma_down, -1.0)
+        )
+        return jnp.maximum(1 - amplitude * jnp.exp(sign * rate * z), 0.0)
