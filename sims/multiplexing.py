@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 import ctlearn.dynamics as ct
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.data import load_dataset
-from ctlearn.files import atomic_write_text
+from ctlearn.files import atomic_write_text, read_json_object
 from ctlearn.losses import get_loss
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
@@ -258,9 +258,15 @@ def run(
     config: MultiplexConfig, out: str | Path, *, origin: dict | None = None, progress: bool = True
 ) -> dict[str, Any]:
     """Measure every scheme and write the JSON, summary and figure to ``out``; ``origin``: the
-    provenance recorded (this process's when ``None``); ``progress``: a bar over the solves."""
+    provenance recorded (this process's when ``None``); ``progress``: a bar over the solves.
+    A folder that holds a finished run of the same configuration is only redrawn (its
+    measurements and their provenance kept, this process's recorded as ``redrawn``); one that
+    holds another configuration is refused before any work."""
     out = Path(out)
     origin = provenance() if origin is None else origin
+    previous = finished(out, config)
+    if previous is not None:
+        return write_outputs({**previous, "redrawn": origin}, out)
     start = time.perf_counter()
     x, y = held_batch(config)
     model = mlp(
@@ -288,6 +294,28 @@ def run(
         "wall_s": wall_s,
         "provenance": origin,
     }
+    return write_outputs(result, out)
+
+
+def finished(out: Path, config: MultiplexConfig) -> dict | None:
+    """The finished run of ``config`` in ``out``, ``None`` where there is none; a run of another
+    configuration there is refused."""
+    path = out / "multiplexing.json"
+    if not path.exists():
+        return None
+    hint = "delete it or choose another --out"
+    saved = read_json_object(path, "config", dict, ValueError, hint)
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    if saved["config"] != wanted:
+        changed = sorted(k for k in wanted if saved["config"].get(k) != wanted[k])
+        raise ValueError(
+            f"{path} holds a run of another configuration (differing: {', '.join(changed)}): {hint}"
+        )
+    return saved
+
+
+def write_outputs(result: dict, out: Path) -> dict[str, Any]:
+    """The explanation, figure, JSON and summary of ``result``, written to ``out``."""
     result["explanation"] = explain(result)
     figure = plot(result, out / "multiplexing.png")
     atomic_write_text(out / "multiplexing.json", json.dumps(result, indent=1) + "\n")

@@ -31,6 +31,11 @@ def test_quick_run_agrees_with_theory(tmp_path, capsys):
     summary = (tmp_path / "summary.md").read_text()
     assert "| Walsh codes |" in summary and result["explanation"] in summary
     assert "predicts every measured curve" in capsys.readouterr().out
+    # A second run of the same configuration only redraws; another one is refused.
+    again = multiplexing.main(["--quick", "--seeds", "8", "--out", str(tmp_path)])
+    assert again["schemes"] == result["schemes"] and "redrawn" in again
+    with pytest.raises(ValueError, match="another configuration .differing: seeds."):
+        multiplexing.main(["--quick", "--seeds", "4", "--out", str(tmp_path)])
 
 
 def test_bad_settings_are_refused():
