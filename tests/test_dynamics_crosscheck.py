@@ -401,8 +401,9 @@ ZERO_STRENGTH = {
 COMPARED = ("params", "delta", "circuit", "loss", "alignment")
 KEPT_TOLERANCE = dict.fromkeys(COMPARED, 1e-6)
 # The quantiser (and a pulsed device) keeps the conductances still within a presentation and
-# writes w + Δw at its end, even at bits = w_max = inf (dw_min = 0): each presentation's Δw then differs from the ideal one at
-# second order (the rule evaluated at the start weights instead of the moving ones). Measured,
+# writes w + Δw at its end, even at bits = w_max = inf (dw_min = 0): each presentation's Δw
+# then differs from the ideal one at second order (the rule evaluated at the start weights
+# instead of the moving ones). Measured,
 # relative to each array's largest entry: 1.2e-3 for Δw and for the weights' biases (which
 # start at zero, so they are all Δw), 1.4e-6 for the loss, 4.2e-5 for the alignment.
 QUANTISED_TOLERANCE = {"params": 5e-3, "delta": 5e-3, "circuit": 5e-3, "loss": 1e-5,

@@ -210,6 +210,7 @@ def test_an_unknown_preset_is_refused_naming_the_valid_ones(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # refused before any work
 
 
+@pytest.mark.slow
 def test_a_sweep_over_pulsed_devices_runs(tmp_path):
     """The ``device`` kind (``ct.PulsedDevice``) in a sweep: None is the continuous device (dw_min
     0) and a coarse step is a point of the same ensemble; both rows are finite."""
