@@ -47,6 +47,8 @@ from ._neurons import Instantaneous as Instantaneous
 from ._neurons import Leaky as Leaky
 from ._ou import IntegratedOU as IntegratedOU
 from ._ou import IntegratedOUState as IntegratedOUState
+from ._pcm_drift import PCMDrift as PCMDrift
+from ._pcm_drift import pcm_drift_exponent as pcm_drift_exponent
 from ._pec import HeunPEC as HeunPEC
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
@@ -99,6 +101,8 @@ from ._waveform import WaveformRelaxation as WaveformRelaxation
 from ._weight_drift import WeightDrift as WeightDrift
 
 __all__ = [
+    "PCMDrift",
+    "pcm_drift_exponent",
     "AbstractResponse",
     "ConstantStep",
     "ExpStep",
