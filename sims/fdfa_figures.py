@@ -66,6 +66,8 @@ from ctlearn.provenance import provenance
 from ctlearn.train import TrainConfig, eval_step, evaluate, initial_state, run_steps
 from models import fdfa_fc
 
+from ._report import print_report
+
 matplotlib.use("Agg")  # files only
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
@@ -872,10 +874,7 @@ def main(argv=None) -> dict:
     )
     origin = provenance(argv, module=__spec__.name)
     result = run(config, args.out, mode="quick" if args.quick else "full", origin=origin)
-    print(result["summary"].read_text())
-    print("figures:", ", ".join(str(f) for f in result["figures"]))
-    print()
-    print(result["explanation"])
+    print_report(result)
     return result
 
 

@@ -47,6 +47,8 @@ from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from models.mlp import mlp
 
+from ._report import print_report
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -510,10 +512,7 @@ def main(argv=None) -> dict[str, Any]:
         origin=provenance(argv, module=__spec__.name),
         progress=not args.no_progress,
     )
-    print(result["summary"].read_text())
-    print("figures:", ", ".join(str(f) for f in result["figures"]))
-    print()
-    print(result["explanation"])
+    print_report(result)
     return result
 
 

@@ -34,6 +34,7 @@ from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 
+from ._report import print_report
 from ._variance import COLORS, TEACHER_WIDTH, measure_points, relative
 
 matplotlib.use("Agg")
@@ -273,10 +274,7 @@ def main(argv=None) -> dict[str, Any]:
     if args.samples is not None:
         config = dataclasses.replace(config, samples=args.samples)
     result = run(config, args.out, origin=provenance(argv, module=__spec__.name))
-    print(result["summary"].read_text())
-    print("figures:", ", ".join(str(f) for f in result["figures"]))
-    print()
-    print(result["explanation"])
+    print_report(result)
     return result
 
 

@@ -49,6 +49,7 @@ from ctlearn.provenance import provenance
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ._report import print_report  # noqa: E402
 from ._variance import (  # noqa: E402
     COLORS,
     ESTIMATORS,
@@ -395,10 +396,7 @@ def main(argv=None) -> dict[str, Any]:
         config = dataclasses.replace(config, samples=args.samples)
     origin = provenance(argv, module=__spec__.name)
     result = run(config, args.out, progress=not args.no_progress, origin=origin)
-    print(result["summary"].read_text())
-    print("figures:", ", ".join(str(f) for f in result["figures"]))
-    print()
-    print(result["explanation"])
+    print_report(result)
     return result
 
 

@@ -50,6 +50,7 @@ from ._ou import IntegratedOUState as IntegratedOUState
 from ._pcm_drift import PCMDrift as PCMDrift
 from ._pcm_drift import pcm_drift_exponent as pcm_drift_exponent
 from ._pec import HeunPEC as HeunPEC
+from ._perturbation import AbstractClosedForm as AbstractClosedForm
 from ._perturbation import AbstractPerturbation as AbstractPerturbation
 from ._precision import Quantisation as Quantisation
 from ._pulsed_device import DEVICE_PRESETS as DEVICE_PRESETS
@@ -151,6 +152,7 @@ __all__ = [
     "IntegratedOU",
     "IntegratedOUState",
     "HeunPEC",
+    "AbstractClosedForm",
     "AbstractPerturbation",
     "Quantisation",
     "Recording",

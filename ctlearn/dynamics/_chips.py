@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -21,12 +21,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, Real
 
 from ._perturbation import (
-    AbstractPerturbation,
+    AbstractClosedForm,
     Perturbation,
     Shapes,
     check_duration,
     check_shapes,
-    constant_drift,
 )
 from ._spline import _from_halves, _to_halves
 
@@ -50,12 +49,10 @@ class ChipsState(eqx.Module):
     impl: Any = eqx.field(static=True)
 
 
-class AbstractChips(AbstractPerturbation):
+class AbstractChips(AbstractClosedForm):
     """A chip-multiplexed perturbation (see the module docstring). ``sigma`` scales the pulses
     so that the time-averaged rate power of every unit is (σ/τ_c)², as for the other processes:
     a = (√2/π)·σ·gain, gain² = 1/duty. ``tau`` is the chip duration τ_c."""
-
-    evolves: ClassVar[bool] = False
 
     @abc.abstractmethod
     def _labels(self, shapes: tuple[tuple[int, ...], ...], *, key: PRNGKeyArray) -> Array:
@@ -103,12 +100,6 @@ class AbstractChips(AbstractPerturbation):
         shape_rate = a * math.pi / self.tau * jnp.sin(2 * math.pi * s)
         signs = self._signs(state, chip)
         return tuple(c * shape_p for c in signs), tuple(c * shape_rate for c in signs)
-
-    def drift(self, state: ChipsState, t: Real[Array, ""] | float) -> ChipsState:
-        return constant_drift(state)
-
-    def diffusion(self, state: ChipsState, t: Real[Array, ""] | float) -> None:
-        return None
 
     def next_presentation(self, state: ChipsState, duration: float) -> ChipsState:
         check_duration(duration)

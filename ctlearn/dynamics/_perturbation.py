@@ -16,7 +16,7 @@ import abc
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -104,6 +104,20 @@ class AbstractPerturbation(eqx.Module):
     def max_frequency(self) -> float:
         """The highest angular frequency (rad per time unit) the path holds, or a 1/τ_p-like
         bound where its spectrum has no edge: a fixed step should be well below its inverse."""
+
+
+class AbstractClosedForm(AbstractPerturbation):
+    """A process whose path is a closed-form function of local time and a state that stays
+    fixed within a presentation (it changes only in ``next_presentation``): no drift, no
+    noise."""
+
+    evolves: ClassVar[bool] = False
+
+    def drift(self, state: PyTree, t: Real[Array, ""] | float) -> PyTree:
+        return constant_drift(state)
+
+    def diffusion(self, state: PyTree, t: Real[Array, ""] | float) -> None:
+        return None
 
 
 def check_shapes(shapes: Any) -> tuple[tuple[int, ...], ...]:

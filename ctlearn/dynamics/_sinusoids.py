@@ -4,7 +4,6 @@ that every component's rate has the same power."""
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -12,12 +11,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, Real
 
 from ._perturbation import (
-    AbstractPerturbation,
+    AbstractClosedForm,
     Perturbation,
     Shapes,
     check_duration,
     check_shapes,
-    constant_drift,
 )
 
 # Cephes' sinf/cosf: π/2 in three parts (Cody–Waite) and minimax polynomials on [−π/4, π/4].
@@ -65,7 +63,7 @@ class SinusoidsState(eqx.Module):
     phase: tuple[Float[Array, "components ..."], ...]
 
 
-class Sinusoids(AbstractPerturbation):
+class Sinusoids(AbstractClosedForm):
     """p_i(t) = Σ_k (A/ω_ik) sin(ω_ik t + φ_ik), so ṗ_i(t) = Σ_k A cos(ω_ik t + φ_ik).
 
     ``components`` sinusoids per unit, with frequencies in ``band`` (in multiples of 2π/τ_p)
@@ -86,8 +84,6 @@ class Sinusoids(AbstractPerturbation):
     Phases are uniform. A = (σ/τ_p)·√(2/components) makes RMS(ṗ_i) = σ/τ_p for every unit.
     The phases advance by ω·T (mod 2π) from one presentation to the next, so t stays local.
     """
-
-    evolves: ClassVar[bool] = False
 
     sigma: float = eqx.field(static=True, converter=float)
     tau: float = eqx.field(static=True, converter=float)
@@ -165,12 +161,6 @@ class Sinusoids(AbstractPerturbation):
             p.append(self._amplitude * value)
             p_dot.append(self._amplitude * rate)
         return tuple(p), tuple(p_dot)
-
-    def drift(self, state: SinusoidsState, t: Real[Array, ""] | float) -> SinusoidsState:
-        return constant_drift(state)
-
-    def diffusion(self, state: SinusoidsState, t: Real[Array, ""] | float) -> None:
-        return None
 
     def next_presentation(self, state: SinusoidsState, duration: float) -> SinusoidsState:
         check_duration(duration)

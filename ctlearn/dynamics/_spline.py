@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import diffrax
 import equinox as eqx
@@ -12,12 +12,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray, Real, UInt32
 
 from ._perturbation import (
-    AbstractPerturbation,
+    AbstractClosedForm,
     Perturbation,
     Shapes,
     check_duration,
     check_shapes,
-    constant_drift,
 )
 
 
@@ -56,7 +55,7 @@ class CubicSplineState(eqx.Module):
     impl: Any = eqx.field(static=True)
 
 
-class CubicSpline(AbstractPerturbation):
+class CubicSpline(AbstractClosedForm):
     """Knot j sits at global time j·τ_p with values N(0, σ²) per unit drawn from
     ``fold_in(key, j)`` (j as uint32); between knots j and j + 1, p is the Hermite cubic with
     slopes (y_j − y_{j−1})/τ_p and (y_{j+1} − y_j)/τ_p (``diffrax.backward_hermite_coefficients``
@@ -72,8 +71,6 @@ class CubicSpline(AbstractPerturbation):
     N(0, σ²) knots the time average is E[ṗ²] = (σ/τ_p)²·∫₀¹(a² + b² + c²)du = (14/5)(σ/τ_p)²;
     E[ṗ_i ṗ_j] = 0 across units.
     """
-
-    evolves: ClassVar[bool] = False
 
     sigma: float = eqx.field(static=True, converter=float)
     tau: float = eqx.field(static=True, converter=float)
@@ -123,12 +120,6 @@ class CubicSpline(AbstractPerturbation):
         segments = [_segment(jax.lax.dynamic_slice_in_dim(y, j, 3), self.tau) for y in state.knots]
         path = diffrax.CubicInterpolation(ts, tuple(zip(*segments)))
         return path.evaluate(t), path.derivative(t)
-
-    def drift(self, state: CubicSplineState, t: Real[Array, ""] | float) -> CubicSplineState:
-        return constant_drift(state)
-
-    def diffusion(self, state: CubicSplineState, t: Real[Array, ""] | float) -> None:
-        return None
 
     def next_presentation(self, state: CubicSplineState, duration: float) -> CubicSplineState:
         check_duration(duration)
