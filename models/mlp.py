@@ -1,4 +1,4 @@
-"""Multi-layer perceptron with ReLU hidden layers, a linear output and local heads."""
+"""Multi-layer perceptron: ReLU (or other) hidden units, a linear (or other) output."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from jaxtyping import PRNGKeyArray
 
 from ctlearn.nn import Dense, Network, identity, relu
 
-ACTIVATIONS = {"relu": relu, "tanh": jax.nn.tanh, "softplus": jax.nn.softplus}
+ACTIVATIONS = {
+    "relu": relu,
+    "tanh": jax.nn.tanh,
+    "softplus": jax.nn.softplus,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": identity,
+}
 
 
 def mlp(
@@ -19,6 +25,7 @@ def mlp(
     widths: Sequence[int] = (256, 256),
     *,
     activation: str = "relu",
+    output_activation: str = "identity",
     local_heads: bool = True,
     init: str = "kaiming_uniform",
     key: PRNGKeyArray,
@@ -28,10 +35,13 @@ def mlp(
     Every hidden layer but the last is its own block with a linear local head (the local losses of
     LG/L methods, placed after each layer l < L−1 as in the FDFA paper); the last hidden layer and
     the output layer form the final block, trained by the network's loss. ``activation`` of the
-    hidden layers: "relu" (default), "tanh" or "softplus" (smooth, for adaptive ODE solvers).
+    hidden layers: "relu" (default), "tanh", "softplus" (smooth, for adaptive ODE solvers) or
+    "sigmoid"; ``output_activation`` of the output layer: "identity" (default, logits) or any of
+    those (MGD's benchmarks use sigmoid units throughout).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; valid: {', '.join(ACTIVATIONS)}")
+    for name, value in (("activation", activation), ("output_activation", output_activation)):
+        if value not in ACTIVATIONS:
+            raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(ACTIVATIONS)}")
     widths = tuple(int(w) for w in widths)
     if any(w <= 0 for w in widths):
         raise ValueError(f"MLP widths must be positive integers, got {widths}")
@@ -44,7 +54,7 @@ def mlp(
         Dense(
             fan_in,
             fan_out,
-            ACTIVATIONS[activation] if i < len(widths) else identity,
+            ACTIVATIONS[activation if i < len(widths) else output_activation],
             init=init,
             key=keys[i],
         )

@@ -133,6 +133,21 @@ def test_rates_exactly_orthogonal_after_one_period(process):
     assert np.max(np.abs(matrix[~np.eye(UNITS, dtype=bool)])) < 1e-5
 
 
+@pytest.mark.parametrize("process", CHIPS, ids=IDS)
+def test_value_power_is_the_time_mean_of_p_squared(process):
+    """Over one period (17 chips for time multiplexing, 32 for Walsh codes; 256 chips for
+    random codes) ⟨p_i²⟩
+    sampled at 16 midpoints per chip (exact for sin⁴: a trigonometric polynomial of degree 4)
+    is ``value_power`` for every unit: within 1e-5 for the periodic codes, whose units spend
+    the same share of the period on, and exactly (every chip carries one sign) for random codes."""
+    state = process.init(SHAPES, key=jax.random.key(8))
+    period = process.period(SHAPES)
+    n, nodes = (256 if period is None else round(period / process.tau)), 16
+    times = (np.arange(n * nodes) + 0.5) * process.tau / nodes
+    values = flat(evaluate(process, state, times)[0]).astype(np.float64)
+    np.testing.assert_allclose(np.mean(values**2, axis=0), process.value_power(), rtol=1e-5)
+
+
 def test_random_codes_rate_power_and_crosstalk():
     """Over n = 2048 chips the mean ṗ_i² is c within 1e-4 (every chip contributes the same),
     and the crosstalk ∫ṗ_iṗ_j/(c·T) is a sum of n random signs over n: its RMS over the 136

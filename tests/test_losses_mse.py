@@ -23,3 +23,13 @@ def test_labels_are_one_hot_and_full_targets_are_used_as_given():
 def test_targets_that_do_not_match_the_outputs_are_refused():
     with pytest.raises(ValueError, match=r"targets of shape \(3,\) do not match outputs"):
         mse(jnp.zeros((3, 2)), jnp.zeros((3,)))
+
+
+def test_accuracy_of_one_output_unit_against_binary_targets():
+    from ctlearn.losses import accuracy
+
+    outputs = jnp.array([[0.2], [0.7], [0.6], [0.4]])
+    targets = jnp.array([0.0, 1.0, 0.0, 0.0])
+    assert float(accuracy(outputs, targets)) == pytest.approx(0.75)
+    # Integer labels keep the arg-max reading (one class: every example is class 0).
+    assert float(accuracy(outputs, jnp.array([0, 0, 0, 1]))) == pytest.approx(0.75)

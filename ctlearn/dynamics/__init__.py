@@ -17,6 +17,7 @@ from ._device_response import LinearStep as LinearStep
 from ._device_response import SoftBounds as SoftBounds
 from ._differentiator import Differentiator as Differentiator
 from ._differentiator import DifferentiatorState as DifferentiatorState
+from ._discrete_updates import DiscreteUpdates as DiscreteUpdates
 from ._engine import Plan as Plan
 from ._engine import pec_obstacle as pec_obstacle
 from ._engine import plan as plan
@@ -38,6 +39,8 @@ from ._estimate_laws import time_multiplexed_cosine as time_multiplexed_cosine
 from ._estimate_laws import walsh_cosine as walsh_cosine
 from ._estimate_laws import walsh_signs as walsh_signs
 from ._hardware import AbstractNonIdeality as AbstractNonIdeality
+from ._high_pass import HighPass as HighPass
+from ._high_pass import HighPassState as HighPassState
 from ._injection import Injection as Injection
 from ._measure import measure as measure
 from ._mismatch import Mismatch as Mismatch
@@ -73,6 +76,7 @@ from ._rule_feedback import LGFARule as LGFARule
 from ._rule_gradient import GradientFlow as GradientFlow
 from ._rule_gradient import LocalGradientFlow as LocalGradientFlow
 from ._rule_gradient import LocalGreedyGradientFlow as LocalGreedyGradientFlow
+from ._rule_mgd import MGDRule as MGDRule
 from ._rule_weight import FGWRule as FGWRule
 from ._rule_weight import LGFGWRule as LGFGWRule
 from ._rules import RULES as RULES
@@ -131,6 +135,10 @@ __all__ = [
     "integrated_alignment",
     "Differentiator",
     "DifferentiatorState",
+    "DiscreteUpdates",
+    "HighPass",
+    "HighPassState",
+    "MGDRule",
     "Plan",
     "pec_obstacle",
     "plan",

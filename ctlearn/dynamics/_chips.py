@@ -114,6 +114,11 @@ class AbstractChips(AbstractClosedForm):
         """c = (σ/τ_c)²: a²π²/(2τ_c²) per non-zero chip, times the duty (see the class)."""
         return (self.sigma / self.tau) ** 2
 
+    def value_power(self) -> float:
+        """⟨p²⟩ = 3σ²/(4π²): the time-averaged square of every unit's perturbation (a²·⟨sin⁴⟩ =
+        3a²/8 per non-zero chip, times the duty), for rules that correlate with p's value."""
+        return 3 * self.sigma**2 / (4 * math.pi**2)
+
     def max_frequency(self) -> float:
         """2π/τ_c, the pulses' rate frequency (chip edges add weaker harmonics)."""
         return 2 * math.pi / self.tau

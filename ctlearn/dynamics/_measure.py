@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..estimators._objective import block_losses
@@ -37,7 +38,9 @@ def measure(
 
     For a non-ideal circuit: ``injected`` is what reaches the perturbation points instead of
     ``p`` (the returned signals keep the generator's ``p``), ``noise = (n, ṅ)`` is added at every
-    layer's activation input, and ``circuit`` maps the stored weights to the network as built."""
+    layer's activation input, and ``circuit`` maps the stored weights to the network as built.
+    A rule that ``reads_changes`` also gets the cost change ``L(w + p) − L(w)`` from a second
+    forward pass with nothing injected (the neurons' state and any noise kept)."""
     (x, x_dot), (p, p_dot) = x, p
     site, greedy = rule.site, rule.greedy
     params, static = eqx.partition(model, eqx.is_inexact_array)
@@ -79,4 +82,14 @@ def measure(
         return forward(**{**held, **moving})
 
     (losses, trace), (loss_rates, trace_dot) = jax.jvp(varying, (primals,), (tangents,))
-    return Signals(x, x_dot, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot))
+    changes = None
+    if rule.reads_changes:
+        # The cost change C̃ = L(w + p) − L(w): a second forward pass with nothing injected.
+        resting = jax.tree.map(jnp.zeros_like, injected[0])
+        unperturbed, _ = forward(x, resting, params, activity, n)
+        changes = tuple(
+            None if a is None else a - b for a, b in zip(losses, unperturbed, strict=True)
+        )
+    return Signals(
+        x, x_dot, y, trace, trace_dot, losses, loss_rates, tuple(p), tuple(p_dot), changes
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -23,6 +23,9 @@ class Signals(eqx.Module):
     its rate of change (the forward-mode tangent: the (x, ẋ) pairs); ``losses[b]`` is block ``b``'s
     loss per example (or per replica) and ``loss_rates[b]`` its rate, so the reward rate is
     ``ṙ = −loss_rates``; ``p`` and ``p_dot`` are the perturbation and its injected rate.
+    ``loss_changes[b]``: the change of block ``b``'s loss that the perturbation causes now,
+    ``C̃ = L(w + p) − L(w)`` per example, measured only for rules that correlate it with the
+    perturbation's value (``AbstractRule.reads_changes``; ``None`` otherwise).
     """
 
     x: Array
@@ -34,6 +37,7 @@ class Signals(eqx.Module):
     loss_rates: tuple[Array | None, ...]
     p: tuple[Array, ...]
     p_dot: tuple[Array, ...]
+    loss_changes: tuple[Array | None, ...] | None = None
 
 
 class AbstractRule(eqx.Module):
@@ -49,6 +53,9 @@ class AbstractRule(eqx.Module):
     lr: eqx.AbstractVar[float]
     site: eqx.AbstractClassVar[str]
     greedy: eqx.AbstractClassVar[bool]
+    reads_changes: ClassVar[bool] = False
+    """Whether the rule reads the cost change ``Signals.loss_changes`` (value correlation, as
+    in multiplexed gradient descent) besides the rates."""
 
     def __check_init__(self):
         require_rate("the learning rate lr (η)", self.lr)
@@ -66,6 +73,10 @@ class AbstractRule(eqx.Module):
         short against this rate."""
         del model
         return 0.0
+
+    def time_constants(self) -> dict[str, float]:
+        """The rule's own time constants by name (for the fixed-step check); none by default."""
+        return {}
 
     def perturbation_shapes(self, model: Network, x: Array) -> list[tuple[int, ...]]:
         """Shapes of the perturbation the rule needs, one array per perturbed quantity."""

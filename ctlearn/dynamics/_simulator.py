@@ -98,6 +98,8 @@ class Simulator(eqx.Module):
             h.check(stream)
         if self.controller is None:
             scales = {"tau_p": tau_p, "neurons' tau": tau_x, "transition": stream.transition}
+            for name, value in self.rule.time_constants().items():
+                scales[name] = concrete(value)
             for h in self.hardware:
                 if not h.is_ideal():
                     for name, value in h.time_constants().items():

@@ -33,5 +33,9 @@ def mse(outputs: Float[Array, "batch out"], targets: Float[Array, "batch out"]) 
 
 
 def accuracy(logits: Float[Array, "batch classes"], labels: Int[Array, " batch"]) -> Array:
-    """Fraction of examples whose arg-max logit is the label."""
+    """Fraction of examples whose arg-max logit is the label; for one output unit and real
+    targets [batch] (binary 0/1 targets, as MSE takes them), the fraction whose output lies on
+    the same side of 0.5 as its target."""
+    if logits.shape[-1] == 1 and jnp.issubdtype(labels.dtype, jnp.floating):
+        return jnp.mean((logits[..., 0] > 0.5) == (labels > 0.5))
     return jnp.mean(jnp.argmax(logits, axis=-1) == labels)
