@@ -388,6 +388,7 @@ def _fga(hardware=()):
 # user writes them, or float32 arrays as an ensemble hands them to the compiled computation.
 ZERO_STRENGTH = {
     "ActivityNoise": lambda v: ct.ActivityNoise(sigma=v(0.0), tau=v(0.1)),
+    "CostNoise": lambda v: ct.CostNoise(sigma=v(0.0), tau=v(0.1)),
     "Differentiator": lambda v: ct.Differentiator(tau=v(0.0)),
     "Mismatch": lambda v: ct.Mismatch(v(0.0), v(0.0), v(0.0)),
     "WeightDrift": lambda v: ct.WeightDrift(tau=v(INF), sigma=v(0.0)),

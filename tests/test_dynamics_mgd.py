@@ -231,3 +231,29 @@ def test_bad_settings_fail_before_any_work():
     sim = _simulator(ct.MGDRule(lr=1.0, loss="mse"), hardware=(ct.HighPass(tau=1.0, blank=4.0),))
     with pytest.raises(ValueError, match="blanking window"):
         ct.prepare(sim, _net(), stream, key=KEY)
+
+
+def test_cost_noise_is_added_to_the_read_cost_with_its_rate():
+    # One long presentation with frozen weights, recorded with and without the noise (same
+    # perturbation): the differences are n(t) in the cost change and ṅ(t) in the loss rate.
+    # n has standard deviation σ and ṅ σ/τ_n in stationarity: over 400 correlation times (≈ 200
+    # independent values) the sample values are within 25 % (about 3.5 standard errors).
+    sigma, tau_n, duration = 0.02, 0.125, 50.0
+    stream = _stream(count=1, duration=duration)
+    rule = ct.MGDRule(lr=1.0, loss="mse")
+
+    def record(state, signals):
+        return jnp.mean(signals.loss_changes[-1]), jnp.mean(signals.loss_rates[-1])
+
+    runs = []
+    for hardware in ((ct.CostNoise(sigma=sigma, tau=tau_n),), ()):
+        sim = _simulator(rule, hardware=hardware, freeze=True, solver=diffrax.Heun())
+        runs.append(ct.record_presentation(sim, _net(), stream, key=KEY, times=4001, record=record))
+    (ts, (c1, r1)), (_, (c0, r0)) = runs
+    n, n_dot = np.asarray(c1 - c0, np.float64), np.asarray(r1 - r0, np.float64)
+    assert np.std(n) == pytest.approx(sigma, rel=0.25)
+    assert np.std(n_dot) == pytest.approx(sigma / tau_n, rel=0.25)
+    # ṅ is the rate of n: each step's change of n against the trapezoid of ṅ over it (ṅ is
+    # rough, so they differ by O(√(Δt/τ_n)) per step, but the least-squares slope is 1).
+    step, rate = np.diff(n), 0.5 * (n_dot[1:] + n_dot[:-1]) * np.diff(ts)
+    assert np.dot(step, rate) / np.dot(rate, rate) == pytest.approx(1.0, abs=0.05)

@@ -1,12 +1,14 @@
 """Continuous-time learning: perturbation processes, neuron models, plasticity rules, the
 non-idealities of analog circuits, and the simulator that hands them to ``diffrax.diffeqsolve``."""
 
+from ._activity_noise import AbstractFilteredNoise as AbstractFilteredNoise
 from ._activity_noise import ActivityNoise as ActivityNoise
 from ._activity_noise import ActivityNoiseState as ActivityNoiseState
 from ._bound import BoundSimulator as BoundSimulator
 from ._bound import prepare as prepare
 from ._chips import AbstractChips as AbstractChips
 from ._chips import ChipsState as ChipsState
+from ._cost_noise import CostNoise as CostNoise
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
@@ -126,7 +128,9 @@ __all__ = [
     "time_multiplexed_cosine",
     "walsh_cosine",
     "walsh_signs",
+    "AbstractFilteredNoise",
     "ActivityNoise",
+    "CostNoise",
     "ActivityNoiseState",
     "BoundSimulator",
     "prepare",

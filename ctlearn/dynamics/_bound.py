@@ -112,6 +112,10 @@ class BoundSimulator(eqx.Module):
             noise=noise,
             circuit=(lambda m: self.realise(m, hardware)) if sim.hardware else None,
         )
+        for h, h_state in zip(sim.hardware, hardware):
+            extra = h.cost_noise(h_state, t)
+            if extra is not None:
+                signals = with_cost_noise(signals, *extra)
         return dataclasses.replace(signals, x_dot=x_dot)  # the stream's rate, whether fed or not
 
     def signals(
@@ -236,3 +240,20 @@ def _init_hardware(
     states = tuple(h.init(model, signals, key=k) for h, k in zip(bound.simulator.hardware, keys))
     state = dataclasses.replace(state, hardware=states)
     return dataclasses.replace(state, params=bound.write(state.params, states, key))
+
+
+def with_cost_noise(signals: Signals, n: tuple, n_dot: tuple) -> Signals:
+    """``signals`` with ``n`` (one scalar per block) added to every example's block cost and to
+    its cost change, and ``ṅ`` to its rate."""
+
+    def add(values, extra):
+        if values is None:
+            return None
+        return tuple(None if v is None else v + e for v, e in zip(values, extra, strict=True))
+
+    return dataclasses.replace(
+        signals,
+        losses=add(signals.losses, n),
+        loss_rates=add(signals.loss_rates, n_dot),
+        loss_changes=add(signals.loss_changes, n),
+    )

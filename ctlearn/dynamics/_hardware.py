@@ -8,6 +8,8 @@ identity unless the component overrides it:
 * ``inject``: what reaches the perturbation points from the perturbation generator (amplitude
   limits, crosstalk between channels);
 * ``activity_noise``: a signal added at every layer's activation input that no rule knows of;
+* ``cost_noise``: a signal added to every block's cost where the circuit reads it (so to its
+  rate and to the cost change as well);
 * ``observe``: what the synapses measure of the instantaneous signals (finite-bandwidth
   differentiators);
 * ``synapses``: how the synapses apply the rule's ``ẇ`` (learning-rate spread);
@@ -74,6 +76,11 @@ class AbstractNonIdeality(eqx.Module):
 
     def activity_noise(self, state: Any, t) -> tuple[tuple, tuple] | None:
         """``(n, ṅ)``, one array per layer shaped like its activation input, or ``None``."""
+        return None
+
+    def cost_noise(self, state: Any, t) -> tuple[tuple, tuple] | None:
+        """``(n, ṅ)``, one scalar per block added to its cost as read by the circuit, or
+        ``None``."""
         return None
 
     def observe(self, signals: Signals, state: Any, t) -> Signals:
