@@ -58,6 +58,7 @@ SIMS = (
     "variance_ren",
     "teach_variance",
     "multiplexing",
+    "mgd",
     "fdfa_figures",
     "study_noise",
     "study_differentiator",

@@ -109,6 +109,7 @@ def test_ctlearn_train_refuses_a_bad_option_value_on_one_line(tmp_path, capsys):
         ("teach_continuous_discrete", ["--presentations", "0"], ["presentations", "0"]),
         ("teach_variance", ["--samples", "0"], ["samples", "0"]),
         ("multiplexing", ["--seeds", "0"], ["seeds", "0"]),
+        ("mgd", ["--seeds", "0"], ["seeds", "0"]),
         ("variance_ren", ["--samples", "0"], ["samples", "0"]),
         ("study_noise", ["--seeds", "0"], ["seeds", ">= 1, got 0"]),
         ("study_phase", ["--preset", "nope"], ["--preset", "'nope'", "'mnist1d'"]),

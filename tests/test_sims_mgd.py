@@ -1,0 +1,61 @@
+"""``sims.mgd`` end to end in quick form (too short to solve anything: the outputs, the time to
+solution's definition, resuming and the refusals), and MGD's time-to-solution rule by hand."""
+
+import json
+
+import numpy as np
+import pytest
+
+from sims import mgd
+
+
+def test_time_to_solution_is_mgds_first_logged_time_above_the_threshold():
+    acc = np.array([0.5, 0.75, 1.0, 0.75, 1.0])
+    assert mgd.first_solved(acc, 0.9, 4.0) == 12.0  # the third log point, 4 steps apart
+    assert mgd.first_solved(np.array([0.5, 0.9, 0.9]), 0.9, 1.0) is None  # not above 0.9
+    assert mgd.first_solved(np.array([0.5, 0.5, 1.0]), 0.9, 1.0) is None  # only at the end
+    assert mgd.parameters(2) == 9 and mgd.parameters(4) == 25
+
+
+def test_the_simulator_takes_mgds_steps():
+    # One parameter's code amplitude ±norm/√K: the chips' time-mean p² is (norm/√K)²·(3/8)/(3/8)
+    # = norm²/K (MGD's square chips have that power); the rule's rate is 2η/norm².
+    config = mgd.MGDConfig()
+    sim = mgd.simulator(config, 9, config.eta)
+    assert sim.perturbation.value_power() == pytest.approx(config.norm**2 / 9, rel=1e-6)
+    assert sim.rule.lr == pytest.approx(2 * config.eta / config.norm**2)
+
+
+def test_quick_run_writes_resumes_and_refuses_another_configuration(tmp_path, capsys):
+    result = mgd.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    assert set(result["cells"]) == {"xor", "parity2-tau2"}
+    for cell in result["cells"].values():
+        assert len(cell["t_sol"]) == 2 and len(cell["final_cost"]) == 2
+        assert all(np.isfinite(cell["final_cost"]))
+    saved = json.loads((tmp_path / "mgd.json").read_text())
+    assert saved["provenance"]["command"].startswith("python -m sims.mgd --quick")
+    assert (tmp_path / "mgd.png").read_bytes()[:4] == b"\x89PNG"
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| XOR | 9 | 1 |" in summary and result["explanation"] in summary
+    assert "XOR with MGD's settings" in capsys.readouterr().out
+    # A run missing a cell resumes with that cell only; a finished one only redraws.
+    del saved["cells"]["parity2-tau2"]
+    (tmp_path / "mgd.json").write_text(json.dumps(saved))
+    again = mgd.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    assert again["cells"]["xor"]["t_sol"] == result["cells"]["xor"]["t_sol"]
+    assert again["cells"]["parity2-tau2"]["final_cost"] == pytest.approx(
+        result["cells"]["parity2-tau2"]["final_cost"]
+    )
+    assert "redrawn" not in again
+    assert "redrawn" in mgd.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    with pytest.raises(ValueError, match="another configuration .differing: seeds."):
+        mgd.main(["--quick", "--seeds", "3", "--out", str(tmp_path), "--no-progress"])
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="parity_bits must be in 2..8"):
+        mgd.MGDConfig(parity_bits=(1,))
+    with pytest.raises(ValueError, match="exceeds parity_steps"):
+        mgd.MGDConfig(parity_taus=(64,), parity_steps=10)
+    with pytest.raises(ValueError, match="whole epochs of 4"):
+        mgd.MGDConfig(xor_steps=10)
