@@ -257,3 +257,11 @@ def test_cost_noise_is_added_to_the_read_cost_with_its_rate():
     # rough, so they differ by O(√(Δt/τ_n)) per step, but the least-squares slope is 1).
     step, rate = np.diff(n), 0.5 * (n_dot[1:] + n_dot[:-1]) * np.diff(ts)
     assert np.dot(step, rate) / np.dot(rate, rate) == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_engine_resolves_the_integration_time_constant():
+    # A τ_θ of one step: the automatic path sub-steps until rate·dt0 <= 0.15, naming τ_θ.
+    sim = _simulator(ct.MGDRule(lr=1.0, loss="mse", tau_theta=CHIP / 16))
+    substeps, why = ct.refinement(sim, None)
+    assert substeps == 7 and "tau_theta" in why
+    assert ct.refinement(_simulator(ct.MGDRule(lr=1.0, loss="mse")), None) == (1, None)

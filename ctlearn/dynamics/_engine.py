@@ -169,8 +169,9 @@ def common_plan(plans: list[Plan]) -> list[Plan]:
 
 def stiff_rates(simulator: Simulator, model: Network | None) -> dict[str, float]:
     """The rates (1 / time unit) at which parts of the state relax or learn on their own, by
-    name, where they are known: the neurons' 1/τ, each non-ideality's 1/τ (its filters), and
-    the rule's full rate (``AbstractRule.full_rate``: local heads, feedback) for ``model``."""
+    name, where they are known: the neurons' 1/τ, each non-ideality's 1/τ (its filters), the
+    rule's own 1/τ (an integrating state, ``AbstractRule.time_constants``) and the rule's full
+    rate (``AbstractRule.full_rate``: local heads, feedback) for ``model``."""
     rates = {}
     tau = simulator.neurons.fastest_time_constant()
     if tau:
@@ -182,6 +183,10 @@ def stiff_rates(simulator: Simulator, model: Network | None) -> dict[str, float]
             value = concrete(value)
             if value:
                 rates[f"{type(h).__name__} {name}={value:g}"] = 1.0 / value
+    for name, value in simulator.rule.time_constants().items():
+        value = concrete(value)
+        if value:
+            rates[f"{type(simulator.rule).__name__} {name}={value:g}"] = 1.0 / value
     rate = None if model is None else concrete(simulator.rule.full_rate(model))
     if rate:
         rates[f"{type(simulator.rule).__name__}'s parts that learn at their full rate {rate:g}"] = (
