@@ -181,9 +181,8 @@ def run_xor(config: MGDConfig, progress: bool) -> dict[str, Any]:
     x, y = patterns(2)
     epochs = config.xor_steps // 4
     key = jax.random.key(config.seed)
-    order = jnp.concatenate(
-        [jax.random.permutation(jax.random.fold_in(key, e), 4) for e in range(epochs)]
-    )
+    epoch_keys = jax.vmap(lambda e: jax.random.fold_in(key, e))(jnp.arange(epochs))
+    order = jax.vmap(lambda k: jax.random.permutation(k, 4))(epoch_keys).reshape(-1)
     stream = ct.Presentations(x[order][:, None], y[order][:, None], duration=1.0)
     seeds = range(config.seeds)
     result = ct.simulate_ensemble(
