@@ -31,9 +31,11 @@ def plot_sweep(
     labels: Mapping[str, str] | None = None,
     title: str | None = None,
     series: str | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
 ) -> Path:
     """One panel per metric: its mean over seeds against column ``x``, with a band of ± one
-    (population) standard deviation; saved to ``path``.
+    (population) standard deviation; saved to ``path``. ``references``: per metric, lines
+    drawn across its panel (label → value, dotted), e.g. another method's result.
 
     Numeric ``x`` values are placed on a numeric axis (log if ``logx``); string values as sorted
     categories. Rows whose ``x`` is None (e.g. the ideal, noise-free case) are drawn as a dashed
@@ -84,6 +86,8 @@ def plot_sweep(
                     ideal = f"ideal ({x}=None)" if name is None else f"{name}, ideal ({x}=None)"
                     ax.axhline(mean, color=color, ls="--", lw=1, label=ideal)
                     ax.axhspan(mean - std, mean + std, color=color, alpha=0.08)
+        for label, value in (references or {}).get(metric, {}).items():
+            ax.axhline(value, color="black", ls=":", lw=1.2, label=label)
         if logx:
             ax.set_xscale("log")
         if categorical:

@@ -7,11 +7,12 @@ import argparse
 import copy
 import shlex
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ctlearn._usererror import prepare_parser, run_main
+from ctlearn.dynamics import Sinusoids
 from ctlearn.provenance import provenance
 from ctlearn.sweep import AnalogBase, SweepSpec, run_study
 from models import mlp
@@ -142,9 +143,13 @@ def study_main(
     *,
     x: str,
     y: str | None = None,
+    references: Callable[[dict, Path, bool], Mapping[str, Mapping[str, float]]] | None = None,
     **plot: Any,
 ) -> dict[str, Any]:
-    """The command line every study shares: ``--preset`` (one of ``presets``, the first by
+    """``references(raw spec, out, progress)``, where given, runs what the figure's reference
+    lines come from (e.g. ``bp_reference``) before the study and returns them per metric.
+
+    The command line every study shares: ``--preset`` (one of ``presets``, the first by
     default), ``--out``, ``--quick`` (the CI-sized version), ``--seeds N``, ``--max-chunks N``
     (run a slice; rerun to resume), ``--no-progress``. Writes the summary with the command,
     commit and machine (``ctlearn.provenance``); prints the summary table and where the
@@ -152,7 +157,7 @@ def study_main(
     ``--debug`` shows the traceback: ``ctlearn._usererror``)."""
     if argv is None:
         given = (sys.argv[1:], doc, presets, quick)
-        return run_main(lambda: study_main(*given, x=x, y=y, **plot))
+        return run_main(lambda: study_main(*given, x=x, y=y, references=references, **plot))
     argv = list(argv)
     names = list(presets)
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -184,6 +189,8 @@ def study_main(
     if module is None or not module.startswith("sims.study_"):  # called from Python (tests)
         module = f"sims.study_{presets[names[0]]['name']}"
     origin["command"] = shlex.join(["python", "-m", module, *argv])
+    if references is not None:
+        plot["references"] = references(raw, out, not args.no_progress)
     result = run_study(
         spec,
         out,
@@ -201,3 +208,25 @@ def study_main(
         print("incomplete: run the same command again to resume")
     print("\n\n".join(doc.strip().split("\n\n")[2:]))
     return result
+
+
+def bp_reference(raw: Mapping[str, Any], out: Path, progress: bool) -> dict[str, dict[str, float]]:
+    """Gradient flow (continuous BP, ẇ = −η_BP·∇L) on the ideal circuit of the study ``raw``, at
+    η_BP = η·c (c the perturbation's rate power), so that it has the perturbative rule's
+    η_eff = η·c·T, over the study's seeds, in ``out/bp`` (resumed like the study): the test
+    accuracy's mean as a reference line."""
+    base = AnalogBase.from_dict(raw["base"])
+    c = Sinusoids(base.sigma, base.tau_p, components=base.components).rate_power()
+    lr = float(base.lr * c)
+    reference = {
+        "name": f"{raw['name']}_bp",
+        "base": {**copy.deepcopy(raw["base"]), "rule": "bp", "lr": lr, "hardware": {}},
+        "grid": {"rule.lr": [lr]},
+        "seeds": raw["seeds"],
+        "ensemble": raw["seeds"] if isinstance(raw["seeds"], int) else len(raw["seeds"]),
+    }
+    spec = SweepSpec.from_dict(reference)
+    result = run_study(spec, out / "bp", mlp_model, x="rule.lr", progress=progress,
+                       title="BP reference (gradient flow)")  # fmt: skip
+    (row,) = result["summary"]
+    return {"test_accuracy": {"BP (gradient flow, same η_eff)": row["test_accuracy_mean"]}}

@@ -65,13 +65,23 @@ SIMS = (
     "study_precision",
     "study_mismatch",
     "study_phase",
+    "study_device",
+    "study_device_spread",
 )
 """The figure-making sims, in page order: ``sims.<name>.main(argv)`` takes ``--out`` and
 ``--quick`` and returns a dict with ``"figures"`` (paths) and optionally ``"explanation"``."""
 
 FULL = {
     f"study_{name}": (("--preset", "fashion"), f"study_{name}_fashion")
-    for name in ("noise", "differentiator", "precision", "mismatch", "phase")
+    for name in (
+        "noise",
+        "differentiator",
+        "precision",
+        "mismatch",
+        "phase",
+        "device",
+        "device_spread",
+    )
 }
 """A full run's extra arguments and its folder under ``--out``, by sim (absent: none, and the
 sim's own name)."""

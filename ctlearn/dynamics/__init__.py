@@ -12,6 +12,7 @@ from ._cost_noise import CostNoise as CostNoise
 from ._crosscheck import AlignmentPoint as AlignmentPoint
 from ._crosscheck import instantaneous_agreement as instantaneous_agreement
 from ._crosscheck import integrated_alignment as integrated_alignment
+from ._device_response import RESPONSES as RESPONSES
 from ._device_response import AbstractResponse as AbstractResponse
 from ._device_response import ConstantStep as ConstantStep
 from ._device_response import ExpStep as ExpStep
@@ -114,6 +115,7 @@ __all__ = [
     "ConstantStep",
     "ExpStep",
     "LinearStep",
+    "RESPONSES",
     "SoftBounds",
     "DEVICE_PRESETS",
     "PulsedDevice",

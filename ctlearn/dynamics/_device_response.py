@@ -87,3 +87,24 @@ class ExpStep(AbstractResponse):
             (self.a_up, self.gamma_up, 1.0) if up else (self.a_down, self.gamma_down, -1.0)
         )
         return jnp.maximum(1 - amplitude * jnp.exp(sign * rate * z), 0.0)
+
+
+RESPONSES: dict[str, type[AbstractResponse]] = {
+    "constant": ConstantStep,
+    "linear": LinearStep,
+    "soft_bounds": SoftBounds,
+    "exp": ExpStep,
+}
+"""The response families by name (each at its default parameters), for settings files."""
+
+
+def as_response(value: AbstractResponse | str) -> AbstractResponse:
+    """``value`` as a response: a name of ``RESPONSES`` gives that family at its defaults."""
+    if isinstance(value, str):
+        if value not in RESPONSES:
+            raise ValueError(
+                f"unknown device response {value!r}; valid: {', '.join(RESPONSES)} (or a "
+                "response module)"
+            )
+        return RESPONSES[value]()
+    return value

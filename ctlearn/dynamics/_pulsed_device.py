@@ -12,7 +12,14 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..nn import Network
-from ._device_response import AbstractResponse, ConstantStep, ExpStep, LinearStep, SoftBounds
+from ._device_response import (
+    AbstractResponse,
+    ConstantStep,
+    ExpStep,
+    LinearStep,
+    SoftBounds,
+    as_response,
+)
 from ._hardware import AbstractNonIdeality, concrete, is_inf, is_zero, non_negative_finite, require
 from ._mismatch import lognormal
 
@@ -42,7 +49,9 @@ class PulsedDevice(AbstractNonIdeality):
     * δ_± = dw_min_i·(1 ± β_i) are the device's own up and down steps: dw_min_i =
       dw_min·LogNormal(mean 1, spread ``dw_min_d2d``) and β_i = ``up_down`` + ``up_down_d2d``·ξ
       (clipped to ±0.99), drawn once per device from the key;
-    * f is the ``response`` (``ConstantStep``, ``LinearStep``, ``SoftBounds``, ``ExpStep``);
+    * f is the ``response`` (``ConstantStep``, ``LinearStep``, ``SoftBounds``, ``ExpStep``, or
+      one of them by name at its defaults: ``"constant"``, ``"linear"``, ``"soft_bounds"``,
+      ``"exp"``, as in a sweep's settings file);
     * the bounds are ``w_min``·(1 + ``w_min_d2d``·ξ) and ``w_max``·(1 + ``w_max_d2d``·ξ′);
     * ξ_k is a fresh standard normal per pulse: cycle-to-cycle noise, multiplying the step
       (``noise="multiplicative"``) or added with standard deviation ``c2c``·dw_min whatever the
@@ -55,7 +64,7 @@ class PulsedDevice(AbstractNonIdeality):
     """
 
     dw_min: float = 0.0
-    response: AbstractResponse = ConstantStep()
+    response: AbstractResponse = eqx.field(default=ConstantStep(), converter=as_response)
     w_min: float = -jnp.inf
     w_max: float = jnp.inf
     up_down: float = 0.0

@@ -83,11 +83,12 @@ class AnalogBase:
     examples from the training split, in order (cycling through it). The test accuracy is
     measured on the first ``test_size`` test examples, on the circuit as built (mismatch
     applied, without noise or perturbation). ``rule``: "fg-a" or "lg-fg-a" (the exact rule,
-    ẏ = ṗ, with the ReLU ``mask``); ``lr``: η (1/time); ``sigma``/``tau_p``/``components``: the
-    sinusoidal perturbation; ``solver``/``dt0``: "default" (the simulator's automatic
-    choice, ``solver=None``: ``ct.plan``, by default Heun in PEC mode reading a tabulated
-    perturbation, or Heun with a one-line notice where that cannot serve) or a fixed-step Diffrax
-    solver ("euler" or "heun"), at the
+    ẏ = ṗ, with the ReLU ``mask``), or "bp" (gradient flow, ẇ = −η∇L: a reference, nothing
+    perturbed; at η·c it has the perturbative rules' η_eff); ``lr``: η (1/time);
+    ``sigma``/``tau_p``/``components``: the sinusoidal perturbation; ``solver``/``dt0``:
+    "default" (the simulator's automatic choice, ``solver=None``: ``ct.plan``, by default
+    Heun in PEC mode reading a tabulated perturbation, or Heun with a one-line notice where that
+    cannot serve) or a fixed-step Diffrax solver ("euler" or "heun"), at the
     time resolution ``dt0``; ``chunk``: presentations per compiled call; ``hardware``:
     ``{kind: {field: value}}``, the non-idealities every point has.
     """
@@ -169,16 +170,23 @@ class AnalogBase:
             kind, field = name.split(".", 1)
             hardware.setdefault(kind, {})[field] = IDEAL[name] if value is None else value
         components = tuple(KINDS[kind](**fields) for kind, fields in hardware.items())
+        if self.rule == "bp":  # gradient flow: nothing perturbed, nothing to mask
+            rule, perturbation = ct.GradientFlow(lr=lr), None
+        else:
+            rule = RULES[self.rule](lr=lr, mask=self.mask)
+            perturbation = ct.Sinusoids(
+                sigma=self.sigma, tau=self.tau_p, components=self.components
+            )
         return ct.Simulator(
-            rule=RULES[self.rule](lr=lr, mask=self.mask),
-            perturbation=ct.Sinusoids(sigma=self.sigma, tau=self.tau_p, components=self.components),
+            rule=rule,
+            perturbation=perturbation,
             solver=SOLVERS[self.solver](),
             dt0=self.dt0,
             hardware=components,
         )
 
 
-RULES = {"fg-a": ct.FGARule, "lg-fg-a": ct.LGFGARule}
+RULES = {"fg-a": ct.FGARule, "lg-fg-a": ct.LGFGARule, "bp": ct.GradientFlow}
 SOLVERS: dict[str, Callable[[], Any]] = {
     "default": lambda: None,  # the simulator's automatic choice (ctlearn.dynamics._engine.plan)
     "euler": diffrax.Euler,

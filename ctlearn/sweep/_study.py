@@ -38,6 +38,7 @@ def run_study(
     max_chunks: int | None = None,
     devices: Devices = None,
     provenance: Mapping[str, Any] | None = None,
+    references: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, Any]:
     """Runs (or resumes) the sweep ``spec`` in ``out_dir`` and writes ``summary.md`` (the
     seed mean ± std of ``metrics`` per point) and figures: ``metrics`` against grid name ``x``
@@ -50,7 +51,8 @@ def run_study(
     ``summary.json`` holds the spec, the summary rows, whether the sweep is complete and the
     ``provenance`` of the call that wrote it (``ctlearn.provenance.provenance()`` unless given:
     command, commit, machine); ``runs`` lists the provenance of every call on this directory
-    (a sweep run in slices), oldest first. ``summary.md`` names the command and commit."""
+    (a sweep run in slices), oldest first. ``summary.md`` names the command and commit.
+    ``references``: lines across the line plots' panels, per metric (``plot_sweep``)."""
     # plotting_sweep imports this package (its tables): import it late.
     from ..plotting_sweep import plot_phase_diagram, plot_sweep
 
@@ -99,6 +101,7 @@ def run_study(
                 labels=dict(labels or {}),
                 title=title,
                 series=series,
+                references=references,
             )
         )
     elif rows:
