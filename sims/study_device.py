@@ -28,14 +28,14 @@ FASHION = fashion_preset(
     ensemble=6,
     base={"hardware": SOFT},
 )
-MNIST1D = {
+FULL = {
     "name": "device",
     "base": {"widths": [32], "presentations": 300, "hardware": SOFT},
     "grid": {"device.dw_min": [None, 0.001, 0.01], "device.up_down": [0.0, 0.3]},
     "seeds": 2,
     "ensemble": 12,
 }
-PRESETS = {"mnist1d": MNIST1D, "fashion": FASHION}
+PRESETS = {"mnist1d": FULL, "fashion": FASHION}
 QUICK = {
     "base": {"widths": [16], "presentations": 12, "test_size": 200, "duration": 4.0},
     "grid": {"device.dw_min": [None, 0.01], "device.up_down": [0.0, 0.3]},

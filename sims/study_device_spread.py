@@ -23,14 +23,14 @@ from ._analog import bp_reference, fashion_preset, study_main
 DEVICE = {"device": {"response": "soft_bounds", "w_min": -1.0, "w_max": 1.0, "dw_min": 0.001}}
 GRID = {"device.dw_min_d2d": [None, 0.3, 1.0], "device.up_down_d2d": [0.0, 0.1, 0.3]}
 FASHION = fashion_preset("device_spread", GRID, ensemble=9, base={"hardware": DEVICE})
-MNIST1D = {
+FULL = {
     "name": "device_spread",
     "base": {"widths": [32], "presentations": 300, "hardware": DEVICE},
     "grid": GRID,
     "seeds": 2,
     "ensemble": 9,
 }
-PRESETS = {"mnist1d": MNIST1D, "fashion": FASHION}
+PRESETS = {"mnist1d": FULL, "fashion": FASHION}
 QUICK = {
     "base": {"widths": [16], "presentations": 12, "test_size": 200, "duration": 4.0},
     "grid": {"device.dw_min_d2d": [None, 1.0], "device.up_down_d2d": [0.0, 0.3]},

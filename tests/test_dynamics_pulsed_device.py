@@ -180,7 +180,8 @@ def test_presets():
         (lambda: ct.PulsedDevice(noise="shot"), "unknown noise 'shot'"),
         (lambda: ct.PulsedDevice(dw_min=0.01, response=ct.SoftBounds()), "needs finite bounds"),
         (lambda: ct.LinearStep(gamma_up=1.5), r"gamma_up must be in \[0, 1\]"),
-        (lambda: ct.PulsedDevice(response="soft"), "response must be a device response"),
+        (lambda: ct.PulsedDevice(response="soft"), "unknown device response 'soft'"),
+        (lambda: ct.PulsedDevice(response=1.0), "response must be a device response"),
     ],
 )
 def test_bad_settings_are_refused(make, match):
@@ -221,3 +222,11 @@ def test_a_device_learns_in_a_simulator_and_an_ensemble():
         low, high = sims[m].hardware[0].bounds(state)
         w = run.model.layers[0].weight
         assert bool(jnp.all((w >= low.layers[0].weight) & (w <= high.layers[0].weight)))
+
+
+def test_a_response_is_named_by_its_family():
+    for name, family in ct.RESPONSES.items():
+        device = ct.PulsedDevice(dw_min=0.01, response=name, w_min=-1.0, w_max=1.0)
+        assert device.response == family()
+    with pytest.raises(ValueError, match="unknown device response 'stepwise'; valid: constant"):
+        ct.PulsedDevice(dw_min=0.01, response="stepwise", w_min=-1.0, w_max=1.0)

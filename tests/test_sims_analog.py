@@ -11,6 +11,8 @@ import pytest
 from ctlearn.sweep import AnalogBase, AnalogSweep, SweepSpec
 from sims import (
     analog_sweep,
+    study_device,
+    study_device_spread,
     study_differentiator,
     study_mismatch,
     study_noise,
@@ -26,7 +28,15 @@ from sims._analog import (
     mlp_model,
 )
 
-STUDIES = (study_noise, study_differentiator, study_precision, study_mismatch, study_phase)
+STUDIES = (
+    study_noise,
+    study_differentiator,
+    study_precision,
+    study_mismatch,
+    study_phase,
+    study_device,
+    study_device_spread,
+)
 DIFFERENTIATED = (study_differentiator, study_phase)
 
 TOY_BASE = {
@@ -118,6 +128,22 @@ def test_the_phase_study_runs_end_to_end_in_quick_mode(tmp_path, capsys):
     summary = (tmp_path / "summary.md").read_text()
     assert "test_accuracy_mean" in summary and "| None | 0.05 |" in summary
     assert "phase diagram" in capsys.readouterr().out
+
+
+def test_the_device_study_runs_in_quick_mode_with_its_bp_reference(tmp_path):
+    """Soft-bounds devices in quick form; the reference line is gradient flow on the ideal
+    circuit at η·c (its own sweep in ``bp/``), whose weight change follows −∇L (alignment above
+    0.99: only the gradient's turning within a presentation separates them)."""
+    result = study_device.main(["--quick", "--out", str(tmp_path), "--no-progress"])
+    assert result["complete"] and len(result["rows"]) == 4
+    bp = json.loads((tmp_path / "bp" / "summary.json").read_text())
+    (row,) = bp["summary"]
+    assert row["alignment_mean"] > 0.99
+    base = AnalogBase.from_dict(bp["spec"]["base"])
+    assert base.rule == "bp" and base.hardware == {}
+    full = AnalogBase.from_dict(study_device.FULL["base"])  # the quick spec's η, σ, τ_p
+    assert base.lr == pytest.approx(full.lr * (full.sigma / full.tau_p) ** 2)  # η·c
+    assert all(f.exists() for f in result["figures"])
 
 
 @pytest.mark.slow
