@@ -1,8 +1,15 @@
-"""What a figure-making sim prints when it finishes."""
+"""What a figure-making sim prints when it finishes, and the command line of the sims that run
+one configuration with a number of seeds."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+from collections.abc import Callable
 from typing import Any
+
+from ctlearn._usererror import prepare_parser
+from ctlearn.provenance import provenance
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -11,3 +18,37 @@ def print_report(result: dict[str, Any]) -> None:
     print("figures:", ", ".join(str(f) for f in result["figures"]))
     print()
     print(result["explanation"])
+
+
+def seeded_main(
+    argv,
+    doc: str,
+    module: str,
+    *,
+    full: Any,
+    quick: Any,
+    run: Callable[..., dict[str, Any]],
+    seeds_help: str,
+) -> dict[str, Any]:
+    """The command line of a sim with a full and a ``--quick`` configuration (dataclasses with a
+    ``seeds`` field): ``--quick``, ``--out`` (default ``runs/<name>``), ``--seeds N``,
+    ``--no-progress``; runs ``run(config, out, origin=..., progress=...)`` with the provenance
+    of this command (``module``: the sim's module name), prints its report and returns it."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    prepare_parser(parser)
+    parser.add_argument("--quick", action="store_true", help="a small version (CI, a first look)")
+    parser.add_argument("--out", default=f"runs/{module.rsplit('.', 1)[-1]}")
+    parser.add_argument("--seeds", type=int, default=None, help=seeds_help)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    config = quick if args.quick else full
+    if args.seeds is not None:
+        config = dataclasses.replace(config, seeds=args.seeds)
+    result = run(
+        config,
+        args.out,
+        origin=provenance(argv, module=module),
+        progress=not args.no_progress,
+    )
+    print_report(result)
+    return result

@@ -23,7 +23,6 @@ Writes ``multiplexing.json``, ``summary.md`` and ``multiplexing.png`` to ``--out
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -39,7 +38,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
-from ctlearn._usererror import prepare_parser, run_main
+from ctlearn._usererror import run_main
 from ctlearn.data import load_dataset
 from ctlearn.files import atomic_write_text, read_json_object
 from ctlearn.losses import get_loss
@@ -47,7 +46,7 @@ from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from models.mlp import mlp
 
-from ._report import print_report
+from ._report import seeded_main
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -496,24 +495,10 @@ def summary_markdown(result: dict) -> str:
 
 
 def main(argv=None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    prepare_parser(parser)
-    parser.add_argument("--quick", action="store_true", help="a small version (CI, a first look)")
-    parser.add_argument("--out", default="runs/multiplexing")
-    parser.add_argument("--seeds", type=int, default=None, help="draws of every process")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    config = QUICK if args.quick else MultiplexConfig()
-    if args.seeds is not None:
-        config = dataclasses.replace(config, seeds=args.seeds)
-    result = run(
-        config,
-        args.out,
-        origin=provenance(argv, module=__spec__.name),
-        progress=not args.no_progress,
-    )
-    print_report(result)
-    return result
+    return seeded_main(
+        argv, __doc__, __spec__.name, full=MultiplexConfig(), quick=QUICK, run=run,
+        seeds_help="draws of every process",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._hardware import AbstractNonIdeality, concrete, is_zero, non_negative_finite, require
+from ._hardware import (
+    AbstractNonIdeality,
+    check_blank,
+    concrete,
+    is_zero,
+    non_negative_finite,
+    require,
+)
 from ._rule import Signals
 
 MEASURED = ("post", "reward")
@@ -70,12 +77,7 @@ class Differentiator(AbstractNonIdeality):
         return is_zero(self.tau, self.blank)
 
     def check(self, stream):
-        blank = concrete(self.blank)
-        if blank is not None and blank >= stream.duration:
-            raise ValueError(
-                f"the blanking window blank={blank} covers the whole presentation (duration "
-                f"{stream.duration}): nothing would be learned; choose blank < {stream.duration}"
-            )
+        check_blank("Differentiator", self.blank, stream.duration)
         tau = concrete(self.tau)
         if tau is not None and tau > stream.duration:
             raise ValueError(

@@ -154,3 +154,14 @@ def is_zero(*values: Any) -> bool:
 def is_inf(*values: Any) -> bool:
     """Whether every value is concretely +∞."""
     return all(concrete(v) == math.inf for v in values)
+
+
+def check_blank(owner: str, blank: Any, duration: float) -> None:
+    """Refuse a blanking window (time units from each presentation's start during which the
+    synapses ignore a measured signal) that covers the whole presentation of ``duration``."""
+    value = concrete(blank)
+    if value is not None and value >= duration:
+        raise ValueError(
+            f"{owner}: the blanking window blank={value} covers the whole presentation (duration "
+            f"{duration}): nothing would be learned; choose blank < {duration}"
+        )

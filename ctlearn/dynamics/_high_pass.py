@@ -10,7 +10,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._hardware import AbstractNonIdeality, concrete, is_zero, non_negative_finite, require
+from ._hardware import (
+    AbstractNonIdeality,
+    check_blank,
+    is_zero,
+    non_negative_finite,
+    require,
+)
 from ._rule import Signals
 
 
@@ -48,13 +54,7 @@ class HighPass(AbstractNonIdeality):
         return is_zero(self.tau, self.blank)
 
     def check(self, stream):
-        blank = concrete(self.blank)
-        if blank is not None and blank >= stream.duration:
-            raise ValueError(
-                f"HighPass: the blanking window blank={blank} covers the whole presentation "
-                f"(duration {stream.duration}): nothing would be learned; choose blank < "
-                f"{stream.duration}"
-            )
+        check_blank("HighPass", self.blank, stream.duration)
 
     def time_constants(self):
         return {"high-pass tau_hp": self.tau}
