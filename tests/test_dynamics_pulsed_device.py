@@ -6,6 +6,7 @@ simulator and an ensemble. Fixed keys; statistical bounds fail with probability 
 import math
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,7 +21,7 @@ N = 20_000  # devices in the statistical tests
 def devices(device, shape=(N,), key=0):
     """A flat array of ``shape`` devices: the device's state for it."""
     model = {"w": jnp.zeros(shape)}
-    draws = jax.random.normal(jax.random.key(key), (4, *shape))
+    draws = jax.random.normal(jax.random.key(key), (5, *shape))
     return ct.PulsedDeviceState(*({"w": d} for d in draws)), model
 
 
@@ -230,3 +231,35 @@ def test_a_response_is_named_by_its_family():
         assert device.response == family()
     with pytest.raises(ValueError, match="unknown device response 'stepwise'; valid: constant"):
         ct.PulsedDevice(dw_min=0.01, response="stepwise", w_min=-1.0, w_max=1.0)
+
+
+def test_linear_step_slopes_spread_from_device_to_device():
+    """LinearStep's γ per device is |γ + gamma_d2d·ξ| with ξ the device's own draw (aihwkit's
+    gamma_up_dtod): one pulse up from w = 0.5 (a request of exactly one step) moves every device
+    by dw_min·(1 − γ_i·0.5/w_max), by hand from the drawn ξ; without the spread all move alike.
+    The other spreads' draws are unchanged by it (their keys are their own)."""
+    model = mlp((5,), 3, (40,), local_heads=False, key=jax.random.key(0))
+    params = jax.tree.map(lambda a: jnp.full_like(a, 0.5), eqx.filter(model, eqx.is_inexact_array))
+    target = jax.tree.map(lambda a: a + 0.1, params)
+    moved = {}
+    for spread in (0.0, 0.3):
+        response = ct.LinearStep(0.5, 0.5, gamma_d2d=spread)
+        device = ct.PulsedDevice(dw_min=0.1, response=response, w_min=-1.0, w_max=1.0)
+        state = device.init(model, None, key=jax.random.key(4))
+        written = device.write(target, state, jax.random.key(9), stored=params)
+        got = np.concatenate([np.ravel(a) for a in jax.tree.leaves(written)])
+        xi = np.concatenate([np.ravel(a) for a in jax.tree.leaves(state.response)])
+        want = 0.5 + 0.1 * (1 - np.abs(0.5 + spread * xi) * 0.5)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        moved[spread] = got
+    assert np.ptp(moved[0.0]) == 0 and np.std(moved[0.3]) > 0.005
+    plain = ct.PulsedDevice(dw_min=0.1, w_min=-1.0, w_max=1.0).init(
+        model, None, key=jax.random.key(4)
+    )
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves((plain.step, plain.up_down)),
+            jax.tree.leaves((state.step, state.up_down)),
+        )
+    )

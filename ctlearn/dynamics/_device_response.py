@@ -25,32 +25,41 @@ class AbstractResponse(eqx.Module):
         up: bool,
         w_min: Float[Array, "*shape"],
         w_max: Float[Array, "*shape"],
+        xi: Float[Array, "*shape"] | None = None,
     ) -> Float[Array, "*shape"]:
-        """f(w, up) for a pulse up (``up``) or down."""
+        """f(w, up) for a pulse up (``up``) or down; ``xi``: every device's own standard normal
+        draw, for a response whose shape spreads from device to device (ignored otherwise)."""
 
 
 class ConstantStep(AbstractResponse):
     """Every pulse moves the weight by the same step until it is clipped at a bound."""
 
-    def factor(self, w, up, w_min, w_max):
+    def factor(self, w, up, w_min, w_max, xi=None):
         return jnp.ones_like(w)
 
 
 class LinearStep(AbstractResponse):
     """The step shrinks linearly towards the bound it moves to: up pulses by
     1 − γ_up·w/w_max, down pulses by 1 − γ_down·w/w_min (γ = 0: a constant step; γ = 1: soft
-    bounds, zero at the bound). aihwkit's capacitor (γ = 0.05) and ECRAM (γ_up = 0.1153,
-    γ_down = 0.5085) presets use this family."""
+    bounds, zero at the bound). ``gamma_d2d``: each device's own γ is |γ + gamma_d2d·ξ| (ξ its
+    standard normal draw), as aihwkit's ``gamma_up_dtod``/``gamma_down_dtod`` (default 0.05
+    there). aihwkit's capacitor (γ = 0.05) and ECRAM (γ_up = 0.1153, γ_down = 0.5085) presets
+    use this family."""
 
     gamma_up: float = 0.0
     gamma_down: float = 0.0
+    gamma_d2d: float = 0.0
 
     def __check_init__(self):
         for name in ("gamma_up", "gamma_down"):
             require(name, getattr(self, name), lambda v: 0 <= v <= 1, "in [0, 1]", "LinearStep")
+        require("gamma_d2d", self.gamma_d2d, lambda v: v >= 0 and math.isfinite(v),
+                "finite and >= 0", "LinearStep")  # fmt: skip
 
-    def factor(self, w, up, w_min, w_max):
+    def factor(self, w, up, w_min, w_max, xi=None):
         bound, gamma = (w_max, self.gamma_up) if up else (w_min, self.gamma_down)
+        if xi is not None:
+            gamma = jnp.abs(gamma + self.gamma_d2d * xi)
         return jnp.maximum(1 - gamma * w / bound, 0.0)
 
 
@@ -59,7 +68,7 @@ class SoftBounds(AbstractResponse):
     down (``LinearStep`` with γ = 1). With unequal up and down steps, random pulses pull the
     weight to its symmetry point w* = (α₊ − α₋)/(α₊/w_max − α₋/w_min), α± the step sizes."""
 
-    def factor(self, w, up, w_min, w_max):
+    def factor(self, w, up, w_min, w_max, xi=None):
         return jnp.maximum(1 - w / (w_max if up else w_min), 0.0)
 
 
@@ -81,7 +90,7 @@ class ExpStep(AbstractResponse):
         for name in ("a_up", "a_down", "gamma_up", "gamma_down", "a", "b"):
             require(name, getattr(self, name), math.isfinite, "finite", "ExpStep")
 
-    def factor(self, w, up, w_min, w_max):
+    def factor(self, w, up, w_min, w_max, xi=None):
         z = 2 * self.a * w / (w_max - w_min) + self.b
         amplitude, rate, sign = (
             (self.a_up, self.gamma_up, 1.0) if up else (self.a_down, self.gamma_down, -1.0)

@@ -27,14 +27,19 @@ NOISES = ("multiplicative", "additive")
 """How ``PulsedDevice``'s cycle-to-cycle noise acts on a pulse."""
 
 
+RESPONSE_KEYS = 1_000_003  # offset of the response draws' keys (one per trainable array)
+
+
 class PulsedDeviceState(eqx.Module):
     """Standard normal draws fixed for the circuit's life, one per device (every element of every
-    trainable array) for each spread parameter: step size, asymmetry, lower and upper bound."""
+    trainable array) for each spread parameter: step size, asymmetry, lower and upper bound,
+    and the response's shape (``LinearStep``'s γ)."""
 
     step: object
     up_down: object
     w_min: object
     w_max: object
+    response: object
 
 
 class PulsedDevice(AbstractNonIdeality):
@@ -135,8 +140,15 @@ class PulsedDevice(AbstractNonIdeality):
             jax.random.normal(jax.random.fold_in(key, i), (4, *leaf.shape), leaf.dtype)
             for i, leaf in enumerate(leaves)
         ]
+        # The response's draws come from keys of their own, so the other four stay as they were
+        # before the response could spread.
+        shape_draws = [
+            jax.random.normal(jax.random.fold_in(key, RESPONSE_KEYS + i), leaf.shape, leaf.dtype)
+            for i, leaf in enumerate(leaves)
+        ]
         return PulsedDeviceState(
-            *(jax.tree.unflatten(treedef, [d[j] for d in draws]) for j in range(4))
+            *(jax.tree.unflatten(treedef, [d[j] for d in draws]) for j in range(4)),
+            jax.tree.unflatten(treedef, shape_draws),
         )
 
     def bounds(self, state: PulsedDeviceState) -> tuple[object, object]:
@@ -163,7 +175,7 @@ class PulsedDevice(AbstractNonIdeality):
             return jax.tree.map(jnp.clip, params, low, high)
         up, down = self.steps(state)
         leaves, treedef = jax.tree.flatten(params)
-        args = [jax.tree.leaves(t) for t in (stored, low, high, up, down)]
+        args = [jax.tree.leaves(t) for t in (stored, low, high, up, down, state.response)]
         written = [
             self._pulse(target, *leaf_args, jax.random.fold_in(key, i))
             for i, (target, *leaf_args) in enumerate(zip(leaves, *args))
@@ -178,6 +190,7 @@ class PulsedDevice(AbstractNonIdeality):
         high: Float[Array, "*shape"],
         up: Float[Array, "*shape"],
         down: Float[Array, "*shape"],
+        xi_response: Float[Array, "*shape"],
         key: PRNGKeyArray,
     ) -> Float[Array, "*shape"]:
         """The device values after the pulses that program ``old`` towards ``target``."""
@@ -194,8 +207,8 @@ class PulsedDevice(AbstractNonIdeality):
             xi = jax.random.normal(jax.random.fold_in(noise_key, k), w.shape, w.dtype)
             factor = jnp.where(
                 going_up,
-                self.response.factor(w, True, low, high),
-                self.response.factor(w, False, low, high),
+                self.response.factor(w, True, low, high, xi_response),
+                self.response.factor(w, False, low, high, xi_response),
             )
             if self.noise == "multiplicative":
                 moved = w + sign * step * factor * (1 + self.c2c * xi)
