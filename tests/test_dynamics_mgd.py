@@ -265,3 +265,20 @@ def test_the_engine_resolves_the_integration_time_constant():
     substeps, why = ct.refinement(sim, None)
     assert substeps == 7 and "tau_theta" in why
     assert ct.refinement(_simulator(ct.MGDRule(lr=1.0, loss="mse")), None) == (1, None)
+
+
+def test_at_first_order_the_rule_is_fg_ws_estimate_along_its_perturbation():
+    # C̃ = L(w + θ̃) − L(w) from two forward passes → ∇L·θ̃ (FG-W's jvp) as θ̃ → 0: the rates
+    # equal −η times the discrete estimator with direction θ̃ to O(σ) (here σ = 1e-3: 1 %).
+    rule = ct.MGDRule(lr=2.0, loss="mse")
+    net = _net()
+    perturbation = ct.WalshCodes(sigma=1e-3, tau=CHIP)
+    state = perturbation.init(rule.perturbation_shapes(net, XOR_X), key=KEY)
+    p, p_dot = perturbation(state, 0.37)
+    signals = ct.measure(rule, ct.Instantaneous(), "mse", net, (XOR_X, None), XOR_Y, (p, p_dot))
+    w_dot, _ = rule.rates(net, signals, rule.init(net, key=KEY))
+    grads, _ = rule.discrete(net, XOR_X, XOR_Y, p, None)
+    got = jax.tree.leaves(eqx.filter(w_dot, eqx.is_inexact_array))
+    want = jax.tree.leaves(eqx.filter(grads, eqx.is_inexact_array))
+    for g, d in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, -2.0 * d, rtol=0.01, atol=0.01 * float(jnp.max(jnp.abs(d))))
