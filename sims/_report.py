@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ctlearn._usererror import prepare_parser
+from ctlearn.files import read_json_object
 from ctlearn.provenance import provenance
 
 
@@ -52,3 +55,20 @@ def seeded_main(
     )
     print_report(result)
     return result
+
+
+def saved_run(path: Path, config: Any) -> dict | None:
+    """The run saved in the JSON file ``path`` (finished or not), ``None`` where there is none;
+    one of another configuration than the dataclass ``config`` is refused, naming the fields
+    that differ."""
+    if not path.exists():
+        return None
+    hint = "delete it or choose another --out"
+    saved = read_json_object(path, "config", dict, ValueError, hint)
+    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
+    if saved["config"] != wanted:
+        changed = sorted(k for k in wanted if saved["config"].get(k) != wanted[k])
+        raise ValueError(
+            f"{path} holds a run of another configuration (differing: {', '.join(changed)}): {hint}"
+        )
+    return saved

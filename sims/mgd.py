@@ -49,12 +49,12 @@ from tqdm.auto import tqdm
 
 import ctlearn.dynamics as ct
 from ctlearn._usererror import run_main
-from ctlearn.files import atomic_write_text, read_json_object
+from ctlearn.files import atomic_write_text
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from models.mlp import mlp
 
-from ._report import seeded_main
+from ._report import saved_run, seeded_main
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -277,18 +277,7 @@ def run(
 def resumed(out: Path, config: MGDConfig) -> dict | None:
     """The (possibly unfinished) run of ``config`` in ``out``; another configuration's is
     refused."""
-    path = out / "mgd.json"
-    if not path.exists():
-        return None
-    hint = "delete it or choose another --out"
-    saved = read_json_object(path, "config", dict, ValueError, hint)
-    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
-    if saved["config"] != wanted:
-        changed = sorted(k for k in wanted if saved["config"].get(k) != wanted[k])
-        raise ValueError(
-            f"{path} holds a run of another configuration (differing: {', '.join(changed)}): {hint}"
-        )
-    return saved
+    return saved_run(out / "mgd.json", config)
 
 
 def stats(t_sol: list) -> dict[str, Any]:

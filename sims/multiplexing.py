@@ -40,13 +40,13 @@ from tqdm.auto import tqdm
 import ctlearn.dynamics as ct
 from ctlearn._usererror import run_main
 from ctlearn.data import load_dataset
-from ctlearn.files import atomic_write_text, read_json_object
+from ctlearn.files import atomic_write_text
 from ctlearn.losses import get_loss
 from ctlearn.plotting import save_figure
 from ctlearn.provenance import provenance
 from models.mlp import mlp
 
-from ._report import seeded_main
+from ._report import saved_run, seeded_main
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -301,18 +301,7 @@ def run(
 def finished(out: Path, config: MultiplexConfig) -> dict | None:
     """The finished run of ``config`` in ``out``, ``None`` where there is none; a run of another
     configuration there is refused."""
-    path = out / "multiplexing.json"
-    if not path.exists():
-        return None
-    hint = "delete it or choose another --out"
-    saved = read_json_object(path, "config", dict, ValueError, hint)
-    wanted = json.loads(json.dumps(dataclasses.asdict(config)))
-    if saved["config"] != wanted:
-        changed = sorted(k for k in wanted if saved["config"].get(k) != wanted[k])
-        raise ValueError(
-            f"{path} holds a run of another configuration (differing: {', '.join(changed)}): {hint}"
-        )
-    return saved
+    return saved_run(out / "multiplexing.json", config)
 
 
 def write_outputs(result: dict, out: Path) -> dict[str, Any]:
