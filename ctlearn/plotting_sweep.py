@@ -3,6 +3,7 @@ metrics against one parameter, and a two-parameter phase diagram; written atomic
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,9 @@ from matplotlib.patches import Patch, Rectangle  # noqa: E402
 
 from .plotting import save_figure  # noqa: E402
 from .sweep._table import aggregate  # noqa: E402
+
+REFERENCE_STYLES = (("black", ":"), ("dimgray", "-."), ("black", (0, (1, 4))), ("dimgray", "--"))
+"""Colour and line style of a panel's reference lines, in order (repeating)."""
 
 
 def plot_sweep(
@@ -86,8 +90,9 @@ def plot_sweep(
                     ideal = f"ideal ({x}=None)" if name is None else f"{name}, ideal ({x}=None)"
                     ax.axhline(mean, color=color, ls="--", lw=1, label=ideal)
                     ax.axhspan(mean - std, mean + std, color=color, alpha=0.08)
-        for label, value in (references or {}).get(metric, {}).items():
-            ax.axhline(value, color="black", ls=":", lw=1.2, label=label)
+        lines = (references or {}).get(metric, {}).items()
+        for (label, value), (color, style) in zip(lines, itertools.cycle(REFERENCE_STYLES)):
+            ax.axhline(value, color=color, ls=style, lw=1.2, label=label)
         if logx:
             ax.set_xscale("log")
         if categorical:

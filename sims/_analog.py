@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import shlex
 import sys
 from collections.abc import Callable, Mapping
@@ -13,8 +14,9 @@ from typing import Any
 
 from ctlearn._usererror import prepare_parser, run_main
 from ctlearn.dynamics import Sinusoids
+from ctlearn.files import atomic_write_text
 from ctlearn.provenance import provenance
-from ctlearn.sweep import AnalogBase, SweepSpec, run_study
+from ctlearn.sweep import AnalogBase, SweepSpec, discrete_bp, run_study
 from models import mlp
 
 FASHION_BASE: dict[str, Any] = {
@@ -211,22 +213,39 @@ def study_main(
 
 
 def bp_reference(raw: Mapping[str, Any], out: Path, progress: bool) -> dict[str, dict[str, float]]:
-    """Gradient flow (continuous BP, ẇ = −η_BP·∇L) on the ideal circuit of the study ``raw``, at
-    η_BP = η·c (c the perturbation's rate power), so that it has the perturbative rule's
-    η_eff = η·c·T, over the study's seeds, in ``out/bp`` (resumed like the study): the test
-    accuracy's mean as a reference line."""
+    """The two BP reference lines of the study ``raw``, both on the ideal circuit from the
+    study's initial networks and presentations, over its seeds, as test accuracy means:
+
+    * gradient flow (continuous BP, ẇ = −η_BP·∇L) at η_BP = η·c (c the perturbation's rate
+      power), so that it has the perturbative rule's η_eff = η·c·T, in ``out/bp`` (resumed like
+      the study);
+    * discrete BP (``ctlearn.sweep.discrete_bp``: one SGD step of η_BP·T per presentation, on
+      its batch, by the discrete-time training loop), its rows in ``out/bp/discrete.json``."""
     base = AnalogBase.from_dict(raw["base"])
     c = Sinusoids(base.sigma, base.tau_p, components=base.components).rate_power()
     lr = float(base.lr * c)
+    seeds = raw["seeds"]
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     reference = {
         "name": f"{raw['name']}_bp",
         "base": {**copy.deepcopy(raw["base"]), "rule": "bp", "lr": lr, "hardware": {}},
         "grid": {"rule.lr": [lr]},
         "seeds": raw["seeds"],
-        "ensemble": raw["seeds"] if isinstance(raw["seeds"], int) else len(raw["seeds"]),
+        "ensemble": len(seeds),
     }
     spec = SweepSpec.from_dict(reference)
     result = run_study(spec, out / "bp", mlp_model, x="rule.lr", progress=progress,
                        title="BP reference (gradient flow)")  # fmt: skip
     (row,) = result["summary"]
-    return {"test_accuracy": {"BP (gradient flow, same η_eff)": row["test_accuracy_mean"]}}
+    step = lr * base.duration
+    rows = discrete_bp(AnalogBase.from_dict(reference["base"]), mlp_model, seeds, lr=step)
+    discrete = sum(r["test_accuracy"] for r in rows) / len(rows)
+    record = {"lr": step, "eta_bp": lr, "duration": base.duration, "rows": rows,
+              "test_accuracy_mean": discrete, "provenance": provenance()}  # fmt: skip
+    atomic_write_text(out / "bp" / "discrete.json", json.dumps(record, indent=2) + "\n")
+    return {
+        "test_accuracy": {
+            "BP (gradient flow, same η_eff)": row["test_accuracy_mean"],
+            "BP (discrete SGD, lr = η·c·T)": discrete,
+        }
+    }

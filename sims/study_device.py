@@ -7,9 +7,11 @@ at the end of each presentation the accumulated update is written as whole pulse
 (stochastic rounding), each step shrinking towards the bound it moves to. An asymmetric device
 (up steps dw_min·(1 + β), down steps dw_min·(1 − β)) drifts under pulses that carry no net
 signal towards its symmetry point w* = β, so every weight is pulled there while it learns. The
-figure shows test accuracy and gradient alignment against dw_min, one line per asymmetry β; the
-dashed line is the ideal circuit (dw_min = 0: the update stored as it is), the dotted line
-gradient flow (continuous BP) at the same η_eff on the ideal circuit. Device-to-device spread:
+figure shows test accuracy, gradient alignment and the mean of the stored parameters against
+dw_min, one line per asymmetry β; the dashed line is the ideal circuit (dw_min = 0: the update
+stored as it is); the BP lines are gradient flow (continuous BP) at the same η_eff and discrete
+BP (one SGD step of η_eff per presentation), both on the ideal circuit; on the parameter panel,
+the reference lines are the symmetry points w*. Device-to-device spread:
 ``sims.study_device_spread``.
 
 Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 300 presentations) and ``fashion``
@@ -18,6 +20,8 @@ Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 300 presentations) an
 """
 
 from __future__ import annotations
+
+from ctlearn.dynamics import PulsedDevice
 
 from ._analog import bp_reference, fashion_preset, study_main
 
@@ -44,6 +48,20 @@ QUICK = {
 }
 
 
+def references(raw, out, progress):
+    """The BP lines (``bp_reference``) on the accuracy panel, and on the parameter-mean panel
+    the symmetry point w* of the nominal device at each asymmetry of the grid."""
+    lines = bp_reference(raw, out, progress)
+    device = raw["base"]["hardware"]["device"]
+    lines["weight_mean"] = {
+        f"symmetry point w* (β={beta:g})": PulsedDevice(
+            **{**device, "up_down": beta}
+        ).symmetry_point()
+        for beta in raw["grid"]["device.up_down"]
+    }
+    return lines
+
+
 def main(argv=None):
     return study_main(
         argv,
@@ -53,9 +71,14 @@ def main(argv=None):
         x="device.dw_min",
         series="device.up_down",
         logx=True,
-        labels={"device.dw_min": "pulse step dw_min", "device.up_down": "asymmetry β"},
+        metrics=("test_accuracy", "alignment", "weight_mean"),
+        labels={
+            "device.dw_min": "pulse step dw_min",
+            "device.up_down": "asymmetry β",
+            "weight_mean": "mean stored parameter",
+        },
         title="pulsed devices (soft bounds)",
-        references=bp_reference,
+        references=references,
     )
 
 

@@ -80,18 +80,26 @@ def test_responses_follow_their_formulas():
     assert np.all(far <= hi) and np.all(far > 0.99)  # approaches the bound, never passes it
 
 
-def test_asymmetric_soft_bounds_drift_to_their_symmetry_point():
-    """Up steps δ(1 + β), down steps δ(1 − β), soft bounds [−1, 1]: 400 writes of one random
-    ± pulse each (a rule with no net signal) carry every device from 0 to the symmetry point
-    w* = (α₊ − α₋)/(α₊/w_max − α₋/w_min) = β (here), 0.3; the devices' mean within 0.02."""
+@pytest.mark.parametrize(
+    "response, w_min, w_max, by_hand",
+    [
+        # (α₊ − α₋)/(α₊/w_max − α₋/w_min) with α± = 1 ± 0.3: 0.6/(1.3 + 0.7)
+        (ct.SoftBounds(), -1.0, 1.0, 0.3),
+        # γ₊ = 0.5, γ₋ = 0.25 on [−0.75, 1.25]: 0.6/(1.3·0.5/1.25 + 0.7·0.25/0.75)
+        (ct.LinearStep(gamma_up=0.5, gamma_down=0.25), -0.75, 1.25, 0.6 / (0.52 + 0.7 / 3)),
+    ],
+    ids=["soft_bounds", "linear_step"],
+)
+def test_asymmetric_devices_drift_to_their_symmetry_point(response, w_min, w_max, by_hand):
+    """Up steps δ(1 + β), down steps δ(1 − β), β = 0.3: ``symmetry_point`` equals the value
+    worked out by hand, and 400 writes of one random ± pulse each (a rule with no net signal)
+    carry every device from 0 there; the devices' mean within 0.02."""
     beta = 0.3
-    device = ct.PulsedDevice(
-        dw_min=0.01, up_down=beta, response=ct.SoftBounds(), w_min=-1.0, w_max=1.0
-    )
+    device = ct.PulsedDevice(dw_min=0.01, up_down=beta, response=response, w_min=w_min,
+                             w_max=w_max)  # fmt: skip
+    w_star = device.symmetry_point()
+    assert w_star == pytest.approx(by_hand, rel=1e-12)
     state, _ = devices(device, (2000,))
-    alpha_up, alpha_down = 1 + beta, 1 - beta
-    w_star = (alpha_up - alpha_down) / (alpha_up / 1.0 - alpha_down / -1.0)
-    assert w_star == pytest.approx(beta)
 
     @jax.jit
     def step(w, k):
@@ -99,8 +107,16 @@ def test_asymmetric_soft_bounds_drift_to_their_symmetry_point():
         out = device.write({"w": w + sign * 0.01}, state, jax.random.fold_in(k, 1), stored={"w": w})
         return out["w"], None
 
-    w, _ = jax.lax.scan(step, jnp.zeros(2000), jax.random.split(jax.random.key(3), 400))
+    steps = 400 if isinstance(response, ct.SoftBounds) else 1600  # γ < 1 pulls more slowly
+    w, _ = jax.lax.scan(step, jnp.zeros(2000), jax.random.split(jax.random.key(3), steps))
     assert float(jnp.mean(w)) == pytest.approx(w_star, abs=0.02)
+
+
+@pytest.mark.parametrize("response", [ct.ConstantStep(), ct.ExpStep(), ct.LinearStep()])
+def test_a_response_without_a_symmetry_point_is_named(response):
+    device = ct.PulsedDevice(dw_min=0.01, up_down=0.3, response=response, w_min=-1.0, w_max=1.0)
+    with pytest.raises(ValueError, match=f"{type(response).__name__} response has no closed-form"):
+        device.symmetry_point()
 
 
 def test_cycle_to_cycle_noise():

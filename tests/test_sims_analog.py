@@ -143,7 +143,27 @@ def test_the_device_study_runs_in_quick_mode_with_its_bp_reference(tmp_path):
     assert base.rule == "bp" and base.hardware == {}
     full = AnalogBase.from_dict(study_device.FULL["base"])  # the quick spec's η, σ, τ_p
     assert base.lr == pytest.approx(full.lr * (full.sigma / full.tau_p) ** 2)  # η·c
+    # Discrete BP: one step of η·c·T per presentation, one row per seed.
+    discrete = json.loads((tmp_path / "bp" / "discrete.json").read_text())
+    assert discrete["lr"] == pytest.approx(base.lr * base.duration)
+    assert [r["seed"] for r in discrete["rows"]] == [0]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["metrics"] == ["test_accuracy", "alignment", "weight_mean"]
+    assert all(math.isfinite(r["weight_mean"]) for r in result["rows"])
     assert all(f.exists() for f in result["figures"])
+
+
+def test_the_device_studys_reference_lines_name_both_bps_and_the_symmetry_points(monkeypatch):
+    """The accuracy panel's lines come from ``bp_reference``; the parameter panel has w* of the
+    nominal soft-bounds device on [−1, 1] at each β of the grid: w* = β there."""
+    monkeypatch.setattr(
+        study_device, "bp_reference", lambda raw, out, progress: {"test_accuracy": {"BP": 0.5}}
+    )
+    raw = study_device.PRESETS["fashion"]
+    lines = study_device.references(raw, None, False)
+    assert lines["test_accuracy"] == {"BP": 0.5}
+    betas = raw["grid"]["device.up_down"]
+    assert list(lines["weight_mean"].values()) == pytest.approx(betas)
 
 
 @pytest.mark.slow

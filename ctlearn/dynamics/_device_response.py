@@ -30,6 +30,15 @@ class AbstractResponse(eqx.Module):
         """f(w, up) for a pulse up (``up``) or down; ``xi``: every device's own standard normal
         draw, for a response whose shape spreads from device to device (ignored otherwise)."""
 
+    def symmetry_point(
+        self, alpha_up: float, alpha_down: float, w_min: float, w_max: float
+    ) -> float | None:
+        """The weight w* where an up step α₊·f(w*, up) equals a down step α₋·f(w*, down), so
+        that random pulses with no net signal pull the device there; ``None`` where the response
+        has no such closed form (here: every response but the linear ones)."""
+        del alpha_up, alpha_down, w_min, w_max
+        return None
+
 
 class ConstantStep(AbstractResponse):
     """Every pulse moves the weight by the same step until it is clipped at a bound."""
@@ -56,6 +65,11 @@ class LinearStep(AbstractResponse):
         require("gamma_d2d", self.gamma_d2d, lambda v: v >= 0 and math.isfinite(v),
                 "finite and >= 0", "LinearStep")  # fmt: skip
 
+    def symmetry_point(self, alpha_up, alpha_down, w_min, w_max):
+        # α₊(1 − γ₊w/w_max) = α₋(1 − γ₋w/w_min), linear in w.
+        slope = alpha_up * self.gamma_up / w_max - alpha_down * self.gamma_down / w_min
+        return None if slope == 0 else (alpha_up - alpha_down) / slope
+
     def factor(self, w, up, w_min, w_max, xi=None):
         bound, gamma = (w_max, self.gamma_up) if up else (w_min, self.gamma_down)
         if xi is not None:
@@ -70,6 +84,9 @@ class SoftBounds(AbstractResponse):
 
     def factor(self, w, up, w_min, w_max, xi=None):
         return jnp.maximum(1 - w / (w_max if up else w_min), 0.0)
+
+    def symmetry_point(self, alpha_up, alpha_down, w_min, w_max):
+        return LinearStep(1.0, 1.0).symmetry_point(alpha_up, alpha_down, w_min, w_max)
 
 
 class ExpStep(AbstractResponse):

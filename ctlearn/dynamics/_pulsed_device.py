@@ -151,6 +151,21 @@ class PulsedDevice(AbstractNonIdeality):
             jax.tree.unflatten(treedef, shape_draws),
         )
 
+    def symmetry_point(self) -> float:
+        """The nominal device's symmetry point w* (no device-to-device spread: steps
+        dw_min·(1 ± ``up_down``), bounds ``w_min``, ``w_max``), where random pulses carrying no
+        net signal pull every weight (``AbstractResponse.symmetry_point``). Refused for a
+        response without a closed form (the constant and exponential steps)."""
+        point = self.response.symmetry_point(
+            1 + self.up_down, 1 - self.up_down, self.w_min, self.w_max
+        )
+        if point is None:
+            raise ValueError(
+                f"PulsedDevice: the {type(self.response).__name__} response has no closed-form "
+                "symmetry point; valid: LinearStep with a nonzero gamma, or SoftBounds"
+            )
+        return float(point)
+
     def bounds(self, state: PulsedDeviceState) -> tuple[object, object]:
         """Every device's own lower and upper bound (trees shaped like the weights)."""
         low = jax.tree.map(lambda xi: self.w_min * (1 + self.w_min_d2d * xi), state.w_min)

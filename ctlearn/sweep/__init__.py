@@ -7,6 +7,8 @@ from ._analog import KINDS as KINDS
 from ._analog import SWEEPABLE as SWEEPABLE
 from ._analog import AnalogBase as AnalogBase
 from ._analog import AnalogSweep as AnalogSweep
+from ._discrete_bp import discrete_bp as discrete_bp
+from ._discrete_bp import train_discrete_bp as train_discrete_bp
 from ._run import run_sweep as run_sweep
 from ._spec import Member as Member
 from ._spec import SweepSpec as SweepSpec
@@ -22,6 +24,8 @@ __all__ = [
     "SWEEPABLE",
     "AnalogBase",
     "AnalogSweep",
+    "discrete_bp",
+    "train_discrete_bp",
     "run_sweep",
     "Member",
     "SweepSpec",

@@ -21,7 +21,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
 from .. import dynamics as ct
 from .._mesh import Devices, resolve_devices, to_host
@@ -238,8 +238,15 @@ def check_grid(spec: SweepSpec) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str):
+def dataset(name: str):
+    """The dataset ``name`` as the sweeps read it (loaded once per process)."""
     return load_dataset(name)
+
+
+def initial_network(base: AnalogBase, data, model: ModelFactory, seed: int) -> Network:
+    """The network a sweep's member of seed ``seed`` starts from (its key's first fold)."""
+    key = jax.random.fold_in(jax.random.PRNGKey(seed), 0)
+    return model(base, data.input_shape, data.num_classes, key)
 
 
 class AnalogSweep:
@@ -265,7 +272,7 @@ class AnalogSweep:
         check_grid(spec)
         self.model = model
         self.progress = progress
-        self.data = _dataset(self.base.dataset)
+        self.data = dataset(self.base.dataset)
         self.stream = self.base.stream(self.data)
         for point in spec.points():
             try:
@@ -277,22 +284,17 @@ class AnalogSweep:
         keys = [jax.random.PRNGKey(m.seed) for m in members]
         ensemble = ct.simulate_ensemble(
             [self.base.simulator(m.params) for m in members],
-            [
-                self.model(
-                    self.base,
-                    self.data.input_shape,
-                    self.data.num_classes,
-                    jax.random.fold_in(k, 0),
-                )
-                for k in keys
-            ],
+            [initial_network(self.base, self.data, self.model, m.seed) for m in members],
             self.stream,
             keys=[jax.random.fold_in(k, 1) for k in keys],
             chunk=self.base.chunk,
             progress=self.progress,
             devices=self.devices,
         )
-        test_loss, test_acc = to_host(_test(ensemble.results.circuit, self.data, self.base))
+        test_loss, test_acc = to_host(
+            evaluate_circuits(ensemble.results.circuit, self.data, self.base)
+        )
+        weight_mean = to_host(parameter_means(ensemble.results.model))
         r = ensemble.results
         tail = max(1, self.base.presentations // 10)
         rows = []
@@ -303,6 +305,7 @@ class AnalogSweep:
                     "test_loss": float(test_loss[m]),
                     "train_loss": float(np.mean(np.asarray(r.loss[m, -tail:]))),
                     "alignment": float(np.mean(np.asarray(r.alignment[m]))),
+                    "weight_mean": float(weight_mean[m]),
                     "steps": float(np.mean(np.asarray(r.steps[m]))),
                     "failed": int(np.any(np.asarray(ensemble.failed[m]))),
                     "diverged": int(ensemble.diverged[m] >= 0),
@@ -312,7 +315,15 @@ class AnalogSweep:
         return rows
 
 
-def _test(circuits: Network, data, base: AnalogBase):
+def parameter_means(models: Network) -> Float[Array, " members"]:
+    """Per member (the leading axis), the mean of every stored trainable number (weights and
+    biases alike): where asymmetric devices pull the weights (their symmetry point)."""
+    leaves = jax.tree.leaves(eqx.filter(models, eqx.is_inexact_array))
+    total = sum(leaf.reshape(leaf.shape[0], -1).sum(axis=1) for leaf in leaves)
+    return total / sum(leaf[0].size for leaf in leaves)
+
+
+def evaluate_circuits(circuits: Network, data, base: AnalogBase):
     x = jnp.asarray(np.asarray(data.test.x[: base.test_size]))
     y = jnp.asarray(np.asarray(data.test.y[: base.test_size]))
     loss = get_loss("cross_entropy")
