@@ -9,12 +9,16 @@ weight and bias carries its own ±1 code (CDMA), the cost change C̃ is correlat
 value, G = C̃·θ̃/‖θ̃‖², and the weights are updated by η·ΣG every τ_θ. Here the same loop is a
 ``ctlearn.dynamics.Simulator``: ``RandomCodes`` at the weights (chips of one time unit, MGD's
 step dt), ``MGDRule`` (C̃ = L(w + θ̃) − L(w), MGD's discrete-mode reading) and
-``DiscreteUpdates`` (the weights held and written once per presentation of τ_θ).
+``DiscreteUpdates`` (the weights held and written once per presentation of τ_θ). MGD's analog
+mode is the same rule with its cost read through ``HighPass(tau=τ_hp, hold_switch=True)`` (the
+sample switch is not passed, as MGD resets its filter there) and its gradient low-passed with
+``MGDRule(tau_theta=τ_θ)``, the weights moving continuously.
 
 * **XOR** with the settings of MGD's ``CDMA_xor.jl``: a [2, 2, 1] sigmoid network with MSE cost
   (9 parameters), one sample per step (τ_x = τ_θ = 1), perturbation norm 0.05 (each parameter
   ±0.05/3), η = 0.1, 200,000 steps, initial weights uniform on [0, 1) (biases on (−1, 0]: MGD
-  subtracts its biases). Samples in shuffled epochs of the four patterns.
+  subtracts its biases). Samples in shuffled epochs of the four patterns. Also in the analog
+  mode, τ_hp = 1.6 steps (fixed in MGD's code), at τ_θ = 1, 16 and 256 steps.
 * **n-bit parity** ([n, n, 1] sigmoid, MSE, all 2ⁿ patterns, initial weights uniform on
   [−0.5, 0.5), MGD's ``test_n_bit_parity`` set-up; its paper's parity hyperparameters were not
   found: the norm is XOR's, η = 1, since at XOR's η = 0.1 3-bit parity stays on the cost's
@@ -40,6 +44,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -68,12 +73,16 @@ MGD_COST_SCALE = 2.0
 class MGDConfig:
     """``seeds`` per benchmark (initial weights and perturbation codes; the sample order is
     shared); XOR for ``xor_steps`` steps; parity with ``parity_bits`` inputs at every τ_θ of
-    ``parity_taus`` (in steps) for ``parity_steps`` steps; MGD's perturbation ``norm`` (each of
+    ``parity_taus`` (in steps) for ``parity_steps`` steps; XOR also in MGD's analog mode (the cost
+    through a high-pass of ``tau_hp`` steps, the gradient low-passed with each τ_θ of
+    ``analog_taus``, the weights moving every step); MGD's perturbation ``norm`` (each of
     K parameters ±norm/√K) and learning rates ``eta`` (XOR) and ``parity_eta``; solved when
     the accuracy exceeds ``threshold``; ``steps_per_chip`` solver steps per MGD step."""
 
     seeds: int = 16
     xor_steps: int = 200_000
+    analog_taus: tuple[int, ...] = (1, 16, 256)
+    tau_hp: float = 1.6
     parity_bits: tuple[int, ...] = (2, 3, 4)
     parity_taus: tuple[int, ...] = (1, 16, 256, 2048)
     parity_steps: int = 500_000
@@ -96,6 +105,10 @@ class MGDConfig:
             )
         if not self.parity_bits or any(b < 2 or b > 8 for b in self.parity_bits):
             raise ValueError(f"parity_bits must be in 2..8, got {self.parity_bits}")
+        if any(t < 1 for t in self.analog_taus):
+            raise ValueError(f"analog_taus must be >= 1 step each, got {self.analog_taus}")
+        if not (math.isfinite(self.tau_hp) and self.tau_hp > 0):
+            raise ValueError(f"tau_hp must be finite and > 0 steps, got {self.tau_hp}")
         if not self.parity_taus or any(t < 1 for t in self.parity_taus):
             raise ValueError(f"parity_taus must be >= 1 step each, got {self.parity_taus}")
         too_long = [t for t in self.parity_taus if t > self.parity_steps]
@@ -115,7 +128,9 @@ class MGDConfig:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
 
 
-QUICK = MGDConfig(seeds=2, xor_steps=400, parity_bits=(2,), parity_taus=(2,), parity_steps=400)
+QUICK = MGDConfig(
+    seeds=2, xor_steps=400, analog_taus=(4,), parity_bits=(2,), parity_taus=(2,), parity_steps=400
+)
 
 
 def parameters(bits: int) -> int:
@@ -123,20 +138,31 @@ def parameters(bits: int) -> int:
     return (bits + 1) * bits + bits + 1
 
 
-def simulator(config: MGDConfig, count: int, eta: float, tau: int = 1) -> ct.Simulator:
+def simulator(
+    config: MGDConfig, count: int, eta: float, tau: int = 1, *, analog: bool = False
+) -> ct.Simulator:
     """MGD's discrete-mode loop for K = ``count`` parameters at MGD's learning rate ``eta``,
-    for presentations of τ_θ = ``tau`` steps."""
+    for presentations of τ_θ = ``tau`` steps; with ``analog``, its analog mode: the cost read
+    through a high-pass of τ_hp that holds each sample switch (``HighPass(hold_switch=True)``)
+    and the gradient low-passed with time constant τ_θ = ``tau`` (``MGDRule(tau_theta=...)``),
+    the weights moving continuously (MGD: every step)."""
     amplitude = config.norm / math.sqrt(count)  # MGD's CDMA: ±norm/√K per parameter
     sigma = amplitude / math.sqrt(ct.RandomCodes(1.0, 1.0).value_power())
     # MGD moves θ by η·C̃·θ̃/norm² per step; MGDRule by lr·∫C̃·θ̃ dt with steps of one time unit.
     lr = MGD_COST_SCALE * eta / config.norm**2
+    if analog:
+        rule = ct.MGDRule(lr=lr, loss="mse", tau_theta=float(tau))
+        hardware = (ct.HighPass(tau=config.tau_hp, hold_switch=True),)
+    else:
+        rule, hardware = ct.MGDRule(lr=lr, loss="mse"), (ct.DiscreteUpdates(),)
     return ct.Simulator(
-        ct.MGDRule(lr=lr, loss="mse"),
+        rule,
         ct.RandomCodes(sigma, 1.0),
         loss="mse",
         dt0=1.0 / config.steps_per_chip,
-        max_steps=config.steps_per_chip * tau + 16,
-        hardware=(ct.DiscreteUpdates(),),
+        max_steps=config.steps_per_chip * (1 if analog else tau) + 16,
+        hardware=hardware,
+        solver=diffrax.Heun() if analog else None,
     )
 
 
@@ -177,7 +203,9 @@ def first_solved(accuracy: np.ndarray, threshold: float, every: float) -> float 
     return float((above[0] + 1) * every)
 
 
-def run_xor(config: MGDConfig, progress: bool) -> dict[str, Any]:
+def run_xor(config: MGDConfig, progress: bool, analog_tau: int | None = None) -> dict[str, Any]:
+    """XOR, one sample per step, in the discrete mode (τ_θ = 1) or, with ``analog_tau``, in the
+    analog mode at τ_θ = ``analog_tau``."""
     x, y = patterns(2)
     epochs = config.xor_steps // 4
     key = jax.random.key(config.seed)
@@ -186,7 +214,12 @@ def run_xor(config: MGDConfig, progress: bool) -> dict[str, Any]:
     stream = ct.Presentations(x[order][:, None], y[order][:, None], duration=1.0)
     seeds = range(config.seeds)
     result = ct.simulate_ensemble(
-        [simulator(config, parameters(2), config.eta)] * config.seeds,
+        [
+            simulator(config, parameters(2), config.eta)
+            if analog_tau is None
+            else simulator(config, parameters(2), config.eta, analog_tau, analog=True)
+        ]
+        * config.seeds,
         [network(2, s, 0.0, 1.0, subtract_bias=True) for s in seeds],
         stream,
         keys=[jax.random.key(1000 + s) for s in seeds],
@@ -197,6 +230,8 @@ def run_xor(config: MGDConfig, progress: bool) -> dict[str, Any]:
     loss = 2 * np.asarray(result.results.loss).reshape(config.seeds, epochs, 4).mean(-1)
     return {
         "parameters": parameters(2),
+        "tau_theta": 1 if analog_tau is None else analog_tau,
+        "analog": analog_tau is not None,
         "t_sol": [first_solved(a, config.threshold, 4.0) for a in accuracy],
         "final_cost": loss[:, -max(1, epochs // 100) :].mean(axis=1).tolist(),
         "cost_curve": curve(loss),
@@ -241,7 +276,11 @@ def curve(loss: np.ndarray, every: float = 4.0, points: int = 100) -> dict[str, 
 
 
 def cells(config: MGDConfig) -> list[str]:
-    return ["xor"] + [f"parity{b}-tau{t}" for b in config.parity_bits for t in config.parity_taus]
+    return (
+        ["xor"]
+        + [f"xor-analog-tau{t}" for t in config.analog_taus]
+        + [f"parity{b}-tau{t}" for b in config.parity_bits for t in config.parity_taus]
+    )
 
 
 def run(
@@ -264,6 +303,8 @@ def run(
         start = time.perf_counter()
         if name == "xor":
             cell = run_xor(config, progress)
+        elif name.startswith("xor-analog-tau"):
+            cell = run_xor(config, progress, int(name.removeprefix("xor-analog-tau")))
         else:
             bits, tau = (int(v) for v in name.removeprefix("parity").split("-tau"))
             cell = run_parity(config, bits, tau, progress)
@@ -303,7 +344,12 @@ def _fmt(v) -> str:
 
 
 def parity_cells(result: dict) -> list[dict]:
-    return [c for name, c in result["cells"].items() if name != "xor"]
+    return [c for name, c in result["cells"].items() if name.startswith("parity")]
+
+
+def analog_cells(result: dict) -> list[dict]:
+    cells = [c for name, c in result["cells"].items() if name.startswith("xor-analog")]
+    return sorted(cells, key=lambda c: c["tau_theta"])
 
 
 def explain(result: dict) -> str:
@@ -313,6 +359,19 @@ def explain(result: dict) -> str:
         f"XOR with MGD's settings was solved in {xor['solved']} of {xor['runs']} seeds within "
         f"{result['config']['xor_steps']:,} steps (median t_sol {_fmt(xor['median'])} steps)."
     ]
+    analog = analog_cells(result)
+    if analog:
+        lines.append(
+            "In the analog mode (cost through a high-pass of τ_hp = "
+            f"{result['config']['tau_hp']:g} steps that holds each sample switch, gradient "
+            "low-passed with τ_θ, weights moving every step) at τ_θ = "
+            + ", ".join(str(c["tau_theta"]) for c in analog)
+            + " steps: solved in "
+            + ", ".join(f"{c['stats']['solved']}/{c['stats']['runs']}" for c in analog)
+            + " seeds, median t_sol "
+            + ", ".join(_fmt(c["stats"]["median"]) for c in analog)
+            + " steps."
+        )
     for bits in result["config"]["parity_bits"]:
         row = [c for c in parity if c["bits"] == bits]
         if not row:
@@ -340,8 +399,13 @@ def plot(result: dict, path: Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     xor = result["cells"]["xor"]
     c = xor["cost_curve"]
-    axes[0].plot(c["t"], c["median"], color="tab:blue", label="median")
+    axes[0].plot(c["t"], c["median"], color="tab:blue", label="discrete mode: median")
     axes[0].fill_between(c["t"], c["q25"], c["q75"], color="tab:blue", alpha=0.25, label="IQR")
+    shades = plt.cm.autumn(np.linspace(0, 0.7, max(1, len(analog_cells(result)))))
+    for shade, cell in zip(shades, analog_cells(result)):
+        a = cell["cost_curve"]
+        axes[0].plot(a["t"], a["median"], color=shade,
+                     label=f"analog, τ_θ = {cell['tau_theta']}: median")  # fmt: skip
     axes[0].set(xscale="log", yscale="log", xlabel="steps", ylabel="MSE (MGD's)",
                 title=f"XOR [2, 2, 1], {config['seeds']} seeds")  # fmt: skip
     axes[0].legend(fontsize="small")
@@ -387,7 +451,9 @@ def summary_markdown(result: dict) -> str:
         "# MGD's benchmarks: time to solution",
         "",
         f"CDMA weight perturbation (norm {config['norm']:g}), η = {config['eta']:g} (XOR) and "
-        f"{config['parity_eta']:g} (parity), discrete updates every τ_θ; chips of one step, "
+        f"{config['parity_eta']:g} (parity), discrete updates every τ_θ (XOR analog: the cost "
+        f"through a high-pass of τ_hp = {config['tau_hp']:g} steps holding each sample switch, "
+        "the gradient low-passed with τ_θ, the weights moving every step); chips of one step, "
         f"{config['steps_per_chip']} solver steps each; "
         f"{config['seeds']} seeds per cell; solved when the accuracy exceeds "
         f"{config['threshold']:g}.",
@@ -404,6 +470,8 @@ def summary_markdown(result: dict) -> str:
                 f"{final:.3g} |")  # fmt: skip
 
     lines.append(row("XOR", xor, 1))
+    for cell in analog_cells(result):
+        lines.append(row("XOR, analog mode", cell, cell["tau_theta"]))
     for cell in sorted(parity_cells(result), key=lambda c: (c["bits"], c["tau_theta"])):
         lines.append(row(f"{cell['bits']}-bit parity", cell, cell["tau_theta"]))
     wall = sum(result["wall_s"].values())

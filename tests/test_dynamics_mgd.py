@@ -179,6 +179,59 @@ def test_a_slow_high_pass_reads_nearly_the_exact_change_and_a_fast_one_loses_it(
     assert size(runs[CHIP / 40]) < 0.3 * size(exact)
 
 
+def test_hold_switch_shifts_the_filter_by_the_costs_jump_where_the_input_switches():
+    """Two presentations of different XOR batches, instant switch, weights fixed (η = 0), a
+    tiny perturbation: with ``hold_switch`` each example's filter copy L_f is shifted by its
+    cost's jump ΔL = ℓ(x₂, y₂) − ℓ(x₁, y₁) at the switch, which then decays with τ_hp, so at the
+    end the two runs' L_f differ by ΔL·e^(−T/τ_hp) (ΔL from the network by hand; within 0.5 %;
+    two of the four examples do not switch)."""
+    duration, tau = 16 * CHIP, 40.0
+    first, second = jnp.array([0, 1, 2, 3]), jnp.array([1, 1, 2, 1])
+    stream = ct.Presentations(
+        jnp.stack([XOR_X[first], XOR_X[second]]),
+        jnp.stack([XOR_Y[first], XOR_Y[second]]),
+        duration=duration,
+    )
+    ends = {}
+    for hold in (False, True):
+        sim = _simulator(ct.MGDRule(lr=0.0, loss="mse"), sigma=1e-5, solver=diffrax.Heun(),
+                         hardware=(ct.HighPass(tau=tau, hold_switch=hold),))  # fmt: skip
+        result = ct.simulate(sim, _net(), stream, key=KEY, progress=False)
+        (ends[hold],) = jax.tree.leaves(result.hardware_state[0].losses)
+    net = _net()
+
+    def per_example(index):  # each example is its own circuit, with its own cost
+        return 0.5 * (net(XOR_X[index]).logits[:, 0] - XOR_Y[index]) ** 2
+
+    jump = np.asarray(per_example(second) - per_example(first))
+    assert np.all(np.abs(jump[[0, 3]]) > 0.01) and np.all(jump[[1, 2]] == 0)  # switched or not
+    expected = jump * math.exp(-duration / tau)
+    np.testing.assert_allclose(np.asarray(ends[True] - ends[False]), expected, rtol=5e-3, atol=1e-6)
+
+
+def test_without_a_switch_hold_switch_changes_nothing():
+    """The same batch twice: the cost does not jump, so holding the switch is the plain filter."""
+    stream = _stream(count=1)
+    stream = ct.Presentations(jnp.concatenate([stream.x] * 2), jnp.concatenate([stream.y] * 2),
+                              duration=stream.duration)  # fmt: skip
+    runs = [
+        ct.simulate(
+            _simulator(
+                ct.MGDRule(lr=3.0, loss="mse"),
+                solver=diffrax.Heun(),
+                hardware=(ct.HighPass(tau=2.0, hold_switch=hold),),
+            ),
+            _net(),
+            stream,
+            key=KEY,
+            progress=False,
+        )  # fmt: skip
+        for hold in (False, True)
+    ]
+    for a, b in zip(jax.tree.leaves(runs[0].delta), jax.tree.leaves(runs[1].delta), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-9)
+
+
 def test_discrete_updates_hold_the_weights_and_write_the_integral_at_the_end():
     stream = _stream(count=1)
     rule = ct.MGDRule(lr=3.0, loss="mse")

@@ -69,6 +69,25 @@ class BoundSimulator(eqx.Module):
                 params = h.write(params, h_state, key_i, stored=stored)
         return params
 
+    def switch(self, state: SimState, args: PresentationArgs, previous_y) -> SimState:
+        """``state`` (split, as the presentation of ``args`` starts) with the non-idealities
+        that react to the switch of input and labels (``switches``) adjusted: their ``switch``
+        sees the raw signals under the previous input (``args.previous``) and labels
+        (``previous_y``) and under the new ones, both at local time 0."""
+        sim = self.simulator
+        if not any(h.switches for h in sim.hardware):
+            return state
+        model = self.model(state)
+        t = jnp.zeros(())
+        old = dataclasses.replace(args, x=args.previous, y=previous_y)
+        before = self.raw_signals(model, state, t, old)
+        after = self.raw_signals(model, state, t, args)
+        hardware = tuple(
+            h.switch(h_state, before, after) if h.switches else h_state
+            for h, h_state in zip(sim.hardware, state.hardware)
+        )
+        return dataclasses.replace(state, hardware=hardware)
+
     def raw_signals(
         self,
         model: Network,

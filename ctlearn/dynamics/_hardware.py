@@ -48,6 +48,8 @@ class AbstractNonIdeality(eqx.Module):
     ``diffusion``); otherwise it is fixed for the whole run (e.g. drawn device parameters)."""
     writes: ClassVar[bool] = False
     """Whether weights change only when written at the end of each presentation."""
+    switches: ClassVar[bool] = False
+    """Whether the evolving state is adjusted when the input switches (``switch``)."""
 
     def is_ideal(self) -> bool:
         """Whether every parameter is (concretely) at its ideal value: the component then does
@@ -102,6 +104,14 @@ class AbstractNonIdeality(eqx.Module):
         named with its strength, or ``None`` if nothing does (integrators that cannot take
         noise ask this)."""
         return None
+
+    def switch(self, state: Any, before: Signals, after: Signals) -> Any:
+        """The evolving state as the next presentation starts, for components with
+        ``switches``: ``before`` are the raw signals under the previous presentation's input and
+        labels, ``after`` under the new ones, both at the new presentation's start (same weights,
+        perturbation and neurons)."""
+        del before, after
+        return state
 
     def drift(self, signals: Signals, state: Any, t) -> Any:
         """The rate of an evolving state, from the raw (unobserved) signals."""

@@ -38,17 +38,30 @@ class HighPass(AbstractNonIdeality):
     lost. It is ``Differentiator`` with the output read as ``τ · (rate)``: the same filter, here
     as a value, where ``Differentiator`` reports a rate. ``blank`` (time units from each
     presentation's start): the synapses read ``C̃ = 0`` during it, so the switch of the input is
-    not learned from. The filter starts at the exact change and carries over between
-    presentations, as in MGD's analog mode.
+    not learned from. ``hold_switch``: when the input and labels switch between presentations,
+    the filter's low-pass copy jumps by the cost's jump, so ``C̃`` carries on as it was and the
+    switch itself is not passed (MGD's analog mode, which sets its previous cost to the current
+    one whenever the sample changes); with ``transition > 0`` the blended input is passed
+    either way (only the labels jump). The filter starts at the exact change and carries over
+    between presentations.
     """
 
     tau: float = 0.0
     blank: float = 0.0
+    hold_switch: bool = eqx.field(static=True, default=False)
     evolves: ClassVar[bool] = True
+
+    @property
+    def switches(self) -> bool:  # the extra forward passes only where they are used
+        return self.hold_switch
 
     def __check_init__(self):
         require("tau", self.tau, non_negative_finite, "finite and >= 0", "HighPass")
         require("blank", self.blank, non_negative_finite, "finite and >= 0", "HighPass")
+        if not isinstance(self.hold_switch, bool):
+            raise ValueError(
+                f"HighPass: hold_switch must be True or False, got {self.hold_switch!r}"
+            )
 
     def is_ideal(self):
         return is_zero(self.tau, self.blank)
@@ -83,6 +96,16 @@ class HighPass(AbstractNonIdeality):
         open_ = t >= self.blank
         changes = jax.tree.map(lambda c: jnp.where(open_, c, 0.0), self._changes(signals, state))
         return dataclasses.replace(signals, loss_changes=changes)
+
+    def switch(self, state, before, after):
+        if not self.hold_switch:
+            return state
+        return HighPassState(
+            tuple(
+                None if f is None else f + (a - b)
+                for f, b, a in zip(state.losses, before.losses, after.losses)
+            )
+        )
 
     def drift(self, signals, state, t):
         tau = self.tau

@@ -78,6 +78,7 @@ def record_presentation(
     own progress meter follows the solve. Returns ``(ts, recorded)``."""
     bound, state = prepare(simulator, model, stream, key=key)
     state, args = split_state(bound.simulator, state, stream, index)
+    state = bound.switch(state, args, stream.y[max(index - 1, 0)])
     ts = jnp.linspace(0.0, stream.duration, times)
     sol = eqx.filter_jit(solve_presentation)(
         bound,

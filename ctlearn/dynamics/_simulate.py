@@ -127,6 +127,7 @@ def _presentations(
         state = dataclasses.replace(state, delta=jax.tree.map(jnp.zeros_like, total))
         full_hardware = state.hardware
         state, args = split_state(sim, state, stream, k)
+        state = bound.switch(state, args, stream.y[jnp.maximum(k - 1, 0)])
         grad = _batch_gradient(bound, state.params, full_hardware, args.x, args.y)
         presentation_key = jax.random.fold_in(key, k)
         saveat = None if recording is None else recording.saveat(bound, stream.duration)
