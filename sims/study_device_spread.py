@@ -8,8 +8,9 @@ s_dw) and its own asymmetry β_i (normal, spread s_β around 0) once, from the k
 β_i ≠ 0 pulls its weight towards its own symmetry point w* = β_i, so a spread of asymmetries
 is a spread of weight biases the rule has to work against; a spread of step sizes is a
 per-synapse learning-rate spread on top of the rounding. The figure shows test accuracy and
-gradient alignment against s_dw, one line per s_β; the dashed line is the device without spread,
-the dotted line gradient flow (continuous BP) at the same η_eff on the ideal circuit.
+gradient alignment against s_dw, one line per s_β; the dashed line is the device without spread;
+the BP lines are gradient flow (continuous BP) at the same η_eff and discrete BP (one SGD step of
+η_eff per presentation), both on the ideal circuit.
 
 Presets: ``mnist1d`` (the default: MNIST-1D, MLP 40-32-10, 300 presentations) and ``fashion``
 (Fashion-MNIST at ``sims._analog.FASHION_BASE``; measured in
