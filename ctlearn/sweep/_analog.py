@@ -256,7 +256,14 @@ class AnalogSweep:
     ``ctlearn.train.initialize_distributed``; a count; or a list) share each chunk's members
     (``simulate_ensemble``). Construction validates the devices (every chunk must split evenly
     over them), the base, the grid and every point's physics against the presentations, before
-    any work."""
+    any work.
+
+    Each member's row: ``test_accuracy`` and ``test_loss`` of the circuit at the end (first
+    ``base.test_size`` test examples), ``train_loss`` (mean over the last tenth of the
+    presentations), ``alignment`` (mean over presentations of the cosine between the rule's
+    weight change and −∇L), ``weight_mean`` (the mean of every stored parameter at the end),
+    ``steps`` (solver steps per presentation), ``failed``, ``diverged`` and ``diverged_at``
+    (the presentation where the loss diverged, −1 if it did not)."""
 
     def __init__(
         self,
