@@ -11,10 +11,10 @@ from typing import Any
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import optax
 
 from .._mesh import to_host
+from ..dynamics._ensemble import _stack as stack_members
 from ..estimators import make_estimator
 from ..nn import Network
 from ..train import TrainState, run_steps
@@ -61,9 +61,7 @@ def discrete_bp(
     data = dataset(base.dataset)
     stream = base.stream(data)
     trained = [train_discrete_bp(initial_network(base, data, model, s), stream, lr) for s in seeds]
-    parts = [eqx.partition(m, eqx.is_array) for m in trained]
-    arrays = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(a for a, _ in parts))
-    stacked = eqx.combine(arrays, parts[0][1])
+    stacked = stack_members(trained)
     test_loss, test_acc = to_host(evaluate_circuits(stacked, data, base))
     means = to_host(parameter_means(stacked))
     return [
