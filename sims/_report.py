@@ -15,6 +15,22 @@ from ctlearn.files import read_json_object
 from ctlearn.provenance import provenance
 
 
+def held_elsewhere(folders: list[Path], finished: list[list[dict] | None]) -> dict | None:
+    """``None`` when every run is finished (``ctlearn.train.complete_runs``); otherwise prints
+    which run folders other processes are still training and returns ``{"held": [...]}``: a
+    reproduction shared between processes writes its tables only in the one that ends last."""
+    held = [str(folder) for folder, metrics in zip(folders, finished) if metrics is None]
+    if not held:
+        return None
+    print(
+        f"{len(held)} run(s) are being trained by other processes, so no table was written: "
+        + ", ".join(held)
+        + ". The process that finishes last writes the tables; or run this command again "
+        "once they are done (finished runs are read, not retrained)."
+    )
+    return {"held": held}
+
+
 def print_report(result: dict[str, Any]) -> None:
     """The sim's summary page, the figures it wrote and its plain-language explanation."""
     print(result["summary"].read_text())

@@ -9,9 +9,11 @@ cross-entropy, no augmentation, Kaiming-uniform forward weights, zero forward we
 ``--input-scaling symmetric`` maps images onto [-1, 1] as the paper's code does (default: each
 channel standardised). ``--image-size 64`` resizes the images (bilinear), e.g. to train AlexNet
 (which needs at least 63×63) on 28×28 Fashion-MNIST. Every run is a ``ctlearn train`` run
-folder under ``OUT/runs``: an interrupted reproduction continues where it stopped. Writes
-``results.json``, ``results.md`` (mean ± std test accuracy beside the paper's) and
-``learning_curves.png`` to ``OUT``.
+folder under ``OUT/runs``: an interrupted reproduction continues where it stopped. The same
+command started in several processes shares the runs out (e.g. one per core, ``taskset -c K
+python -m sims.reproduce_fdfa ...``): each trains the runs no other process holds, and the one
+that ends last writes ``results.json``, ``results.md`` (mean ± std test accuracy beside the
+paper's) and ``learning_curves.png`` to ``OUT``.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ from ctlearn.files import atomic_write_text
 from ctlearn.nn import Dense
 from ctlearn.plotting import plot_learning_curves
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainConfig, complete_run, run_name
+from ctlearn.train import TrainConfig, complete_runs, run_name
 
+from ._report import held_elsewhere
 from .fdfa_paper import paper_accuracy
 
 MODELS = ("fdfa_fc", "fdfa_cnn", "alexnet")
@@ -112,14 +115,21 @@ def main(config: ReproduceConfig) -> dict:
         scaling=config.input_scaling,
         image_size=config.image_size,
     )
+    keys = [(spec, seed) for spec in config.methods for seed in range(config.seeds)]
+    folders = [out / "runs" / f"{run_name(spec)}-seed{seed}" for spec, seed in keys]
+    finished = complete_runs(
+        [(config.train_config(*key), folder) for key, folder in zip(keys, folders)],
+        dataset=data,
+        progress=config.progress,
+    )
+    if held := held_elsewhere(folders, finished):
+        return held
+    metrics_of = dict(zip(keys, finished))
     rows, curves = [], {}
     for spec in config.methods:
         accuracies, runs = [], []
         for seed in range(config.seeds):
-            run_dir = out / "runs" / f"{run_name(spec)}-seed{seed}"
-            metrics = complete_run(
-                config.train_config(spec, seed), run_dir, dataset=data, progress=config.progress
-            )
+            metrics = metrics_of[spec, seed]
             accuracies.append(100.0 * metrics[-1]["test_acc"])
             runs.append([100.0 * m["test_acc"] for m in metrics])
         curves[spec] = runs

@@ -8,9 +8,10 @@ paper did not use, such as fashion_mnist and mnist1d): SGD with momentum 0.9, ba
 and linear decay for supervised MNIST / CIFAR-10; cosine decay with warm-up and BYOL augmentation
 for contrastive training and ImageNet. ``--objective contrastive`` trains every block by InfoNCE
 between two augmented views, and the readout by cross-entropy on the (stop-gradient) features.
-Every run is a ``ctlearn train`` run folder under ``OUT/runs`` (interrupted runs resume). Writes
-``results.json``, ``results.md`` (test / train error beside the paper's) and
-``learning_curves.png`` to ``OUT``.
+Every run is a ``ctlearn train`` run folder under ``OUT/runs`` (interrupted runs resume); the
+same command started in several processes (e.g. one per core) shares the runs out, and the one
+that ends last writes ``results.json``, ``results.md`` (test / train error beside the paper's)
+and ``learning_curves.png`` to ``OUT``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import plot_learning_curves
-from ctlearn.train import TrainConfig, complete_run, run_name
+from ctlearn.train import TrainConfig, complete_runs, run_name
 from models import LOCAL_MIXER_PRESETS
 
+from ._report import held_elsewhere
 from .localmixer_paper import paper_error, paper_settings
 
 
@@ -114,14 +116,21 @@ def main(config: ReproduceConfig) -> dict:
     """Trains every (method, seed) run not yet complete, then writes the tables and figure."""
     out = Path(config.out)
     data = load_dataset(config.dataset, data_dir=config.data_dir)
+    keys = [(spec, seed) for spec in config.methods for seed in range(config.seeds)]
+    folders = [out / "runs" / f"{run_name(spec)}-seed{seed}" for spec, seed in keys]
+    finished = complete_runs(
+        [(config.train_config(*key), folder) for key, folder in zip(keys, folders)],
+        dataset=data,
+        progress=config.progress,
+    )
+    if held := held_elsewhere(folders, finished):
+        return held
+    metrics_of = dict(zip(keys, finished))
     rows, curves = [], {}
     for spec in config.methods:
         test_errors, train_errors, runs = [], [], []
         for seed in range(config.seeds):
-            run_dir = out / "runs" / f"{run_name(spec)}-seed{seed}"
-            metrics = complete_run(
-                config.train_config(spec, seed), run_dir, dataset=data, progress=config.progress
-            )
+            metrics = metrics_of[spec, seed]
             test_errors.append(100.0 * (1.0 - metrics[-1]["test_acc"]))
             train_errors.append(100.0 * (1.0 - metrics[-1]["train_acc"]))
             runs.append([100.0 * (1.0 - m["test_acc"]) for m in metrics])

@@ -75,6 +75,38 @@ def test_reproduce_fdfa_writes_results_beside_the_paper_and_resumes(tmp_path, ca
     assert (tmp_path / "runs" / "bp-seed0" / "checkpoint.eqx").stat().st_mtime_ns == stamp
 
 
+def test_reproduce_fdfa_shares_its_runs_with_another_process_and_the_last_writes_tables(
+    tmp_path, capsys
+):
+    from ctlearn.train import RunLock
+    from sims.reproduce_fdfa import ReproduceConfig
+    from sims.reproduce_fdfa import main as reproduce
+
+    config = ReproduceConfig(
+        dataset="mnist1d",
+        depth=2,
+        width=8,
+        methods=("bp", "dfa"),
+        epochs=1,
+        seeds=2,
+        batch_size=200,
+        out=str(tmp_path),
+        progress=False,
+    )
+    held_run = tmp_path / "runs" / "dfa-seed0"
+    with RunLock(held_run):  # as another process training that run holds it
+        result = reproduce(config)
+    assert result == {"held": [str(held_run)]}
+    assert "1 run(s) are being trained by other processes" in capsys.readouterr().out
+    assert not (tmp_path / "results.json").exists() and not (held_run / "config.json").exists()
+    for name in ("bp-seed0", "bp-seed1", "dfa-seed1"):
+        assert (tmp_path / "runs" / name / "metrics.jsonl").is_file()
+    # The process that ends last (here: the same command once the lock is gone) writes them.
+    rows = reproduce(config)["rows"]
+    assert [len(r["test_acc_runs"]) for r in rows] == [2, 2]
+    assert json.loads((tmp_path / "results.json").read_text())["rows"] == rows
+
+
 def test_reproduce_fdfa_init_reaches_every_method_but_dfa_and_a_bad_one_fails_first():
     from sims.reproduce_fdfa import ReproduceConfig
 

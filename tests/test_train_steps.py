@@ -92,3 +92,55 @@ def test_complete_run_trains_resumes_or_reads_a_run_folder(tmp_path, monkeypatch
     with pytest.raises(ValueError, match=r"whole: cannot resume: .*lr: saved 0.001, given 0.5"):
         complete_run(other, tmp_path / "whole", dataset=data)
     assert run_name("fg-a:noise=rademacher,shared=true") == "fg-a_noise-rademacher_shared-true"
+
+
+def test_complete_runs_skips_a_held_run_retries_it_once_and_refuses_a_folder_given_twice(
+    tmp_path, monkeypatch
+):
+    from ctlearn.train import RunLock, _complete, complete_run, complete_runs
+
+    data = load_dataset("mnist1d")
+    first = TrainConfig(model_options={"widths": [8]}, batch_size=200, epochs=1)
+    second = dataclasses.replace(first, seed=1)
+    runs = [(first, tmp_path / "a"), (second, tmp_path / "b")]
+    alone = complete_run(second, tmp_path / "alone", dataset=data, progress=False)
+    strip = lambda ms: [{k: v for k, v in m.items() if "seconds" not in k} for m in ms]
+
+    # Another holder of b's lock (flock refuses a second open file description as it would
+    # another process): a is trained, b comes back None, untouched, after two tries.
+    tries = []
+    original = _complete.complete_run
+
+    def counting(config, run_dir, **kwargs):
+        tries.append(run_dir.name)
+        return original(config, run_dir, **kwargs)
+
+    monkeypatch.setattr(_complete, "complete_run", counting)
+    with RunLock(tmp_path / "b"):
+        held = complete_runs(runs, dataset=data, progress=False)
+    assert tries == ["a", "b", "b"]
+    assert len(held[0]) == 1 and held[1] is None
+    assert not (tmp_path / "b" / "config.json").exists()
+
+    # A holder that lets go between the two passes: the second pass trains b, reading a.
+    lock = RunLock(tmp_path / "b")
+    lock.acquire()
+    tries.clear()
+
+    def releasing(config, run_dir, **kwargs):
+        tries.append(run_dir.name)
+        try:
+            return original(config, run_dir, **kwargs)
+        finally:
+            if run_dir.name == "b":
+                lock.release()
+
+    monkeypatch.setattr(_complete, "complete_run", releasing)
+    stamp = (tmp_path / "a" / "checkpoint.eqx").stat().st_mtime_ns
+    both = complete_runs(runs, dataset=data, progress=False)
+    assert tries == ["a", "b", "b"]
+    assert both[0] == held[0] and strip(both[1]) == strip(alone)
+    assert (tmp_path / "a" / "checkpoint.eqx").stat().st_mtime_ns == stamp
+
+    with pytest.raises(ValueError, match=r"b is given twice, for two different runs"):
+        complete_runs([*runs, (first, tmp_path / "b")], dataset=data)

@@ -5,6 +5,7 @@ from ._checkpoint import CheckpointError as CheckpointError
 from ._checkpoint import load_checkpoint as load_checkpoint
 from ._checkpoint import save_checkpoint as save_checkpoint
 from ._complete import complete_run as complete_run
+from ._complete import complete_runs as complete_runs
 from ._complete import run_name as run_name
 from ._config import TrainConfig as TrainConfig
 from ._lock import RunFolderLocked as RunFolderLocked
@@ -36,6 +37,7 @@ __all__ = [
     "load_checkpoint",
     "save_checkpoint",
     "complete_run",
+    "complete_runs",
     "run_name",
     "TrainConfig",
     "RunFolderLocked",

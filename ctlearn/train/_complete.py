@@ -4,10 +4,12 @@ reproductions and sweeps of ``train`` runs."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..data import Dataset
 from ._config import TrainConfig
+from ._lock import RunFolderLocked
 from ._loop import read_config, read_metrics, train
 
 
@@ -32,6 +34,39 @@ def complete_run(
         return done[: config.epochs]
     resume = (run_dir / "config.json").is_file()
     return train(config, run_dir, resume=resume, dataset=dataset, progress=progress).metrics
+
+
+def complete_runs(
+    runs: Sequence[tuple[TrainConfig, str | os.PathLike]],
+    *,
+    dataset: Dataset | None = None,
+    progress: bool = True,
+) -> list[list[dict] | None]:
+    """``complete_run`` for each (config, run folder) in turn, sharing the runs out with other
+    processes: a run whose folder another process holds (it is training it) is skipped, tried
+    once more after the others, and comes back as ``None`` if it is still held then.
+
+    So the same reproduction started in several processes (one per core, or on machines that
+    share the folders) splits its runs between them: each trains the runs nobody holds, and the
+    process that ends last finds every run finished. The other exceptions of ``complete_run``
+    propagate; nothing is trained twice, since a run is only ever trained under its folder's lock.
+    """
+    runs = [(config, Path(run_dir)) for config, run_dir in runs]
+    seen: dict[Path, TrainConfig] = {}
+    for config, run_dir in runs:
+        if run_dir in seen and seen[run_dir] != config:
+            raise ValueError(f"{run_dir} is given twice, for two different runs")
+        seen[run_dir] = config
+    results: list[list[dict] | None] = [None] * len(runs)
+    for _ in range(2):
+        for i, (config, run_dir) in enumerate(runs):
+            if results[i] is not None:
+                continue
+            try:
+                results[i] = complete_run(config, run_dir, dataset=dataset, progress=progress)
+            except RunFolderLocked:
+                continue
+    return results
 
 
 def run_name(spec: str) -> str:
