@@ -1,5 +1,5 @@
-"""What a figure-making sim prints when it finishes, and the command line of the sims that run
-one configuration with a number of seeds."""
+"""What a figure-making sim prints when it finishes, the runs of the table reproductions, and
+the command line of the sims that run one configuration with a number of seeds."""
 
 from __future__ import annotations
 
@@ -13,22 +13,31 @@ from typing import Any
 from ctlearn._usererror import prepare_parser
 from ctlearn.files import read_json_object
 from ctlearn.provenance import provenance
+from ctlearn.train import complete_runs, run_name
 
 
-def held_elsewhere(folders: list[Path], finished: list[list[dict] | None]) -> dict | None:
-    """``None`` when every run is finished (``ctlearn.train.complete_runs``); otherwise prints
-    which run folders other processes are still training and returns ``{"held": [...]}``: a
-    reproduction shared between processes writes its tables only in the one that ends last."""
-    held = [str(folder) for folder, metrics in zip(folders, finished) if metrics is None]
-    if not held:
-        return None
-    print(
-        f"{len(held)} run(s) are being trained by other processes, so no table was written: "
-        + ", ".join(held)
-        + ". The process that finishes last writes the tables; or run this command again "
-        "once they are done (finished runs are read, not retrained)."
+def complete_method_runs(config: Any, out: Path, dataset: Any) -> tuple[dict, list[str]]:
+    """Every (method, seed) run of a reproduction ``config`` (with ``methods``, ``seeds``,
+    ``progress`` and ``train_config(spec, seed)``), each in ``out/runs/<method>-seed<seed>``,
+    completed by ``ctlearn.train.complete_runs``: the finished runs' metrics by (spec, seed),
+    and the folders that other processes still train (printed), so that a reproduction shared
+    between processes writes its tables only in the one that ends last."""
+    keys = [(spec, seed) for spec in config.methods for seed in range(config.seeds)]
+    folders = [out / "runs" / f"{run_name(spec)}-seed{seed}" for spec, seed in keys]
+    finished = complete_runs(
+        [(config.train_config(*key), folder) for key, folder in zip(keys, folders)],
+        dataset=dataset,
+        progress=config.progress,
     )
-    return {"held": held}
+    held = [str(folder) for folder, metrics in zip(folders, finished) if metrics is None]
+    if held:
+        print(
+            f"{len(held)} run(s) are being trained by other processes, so no table was "
+            "written: " + ", ".join(held) + ". The process that finishes last writes the "
+            "tables; or run this command again once they are done (finished runs are read, "
+            "not retrained)."
+        )
+    return {key: m for key, m in zip(keys, finished) if m is not None}, held
 
 
 def print_report(result: dict[str, Any]) -> None:

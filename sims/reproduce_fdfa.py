@@ -33,9 +33,9 @@ from ctlearn.files import atomic_write_text
 from ctlearn.nn import Dense
 from ctlearn.plotting import plot_learning_curves
 from ctlearn.provenance import provenance
-from ctlearn.train import TrainConfig, complete_runs, run_name
+from ctlearn.train import TrainConfig
 
-from ._report import held_elsewhere
+from ._report import complete_method_runs
 from .fdfa_paper import paper_accuracy
 
 MODELS = ("fdfa_fc", "fdfa_cnn", "alexnet")
@@ -115,16 +115,9 @@ def main(config: ReproduceConfig) -> dict:
         scaling=config.input_scaling,
         image_size=config.image_size,
     )
-    keys = [(spec, seed) for spec in config.methods for seed in range(config.seeds)]
-    folders = [out / "runs" / f"{run_name(spec)}-seed{seed}" for spec, seed in keys]
-    finished = complete_runs(
-        [(config.train_config(*key), folder) for key, folder in zip(keys, folders)],
-        dataset=data,
-        progress=config.progress,
-    )
-    if held := held_elsewhere(folders, finished):
-        return held
-    metrics_of = dict(zip(keys, finished))
+    metrics_of, held = complete_method_runs(config, out, data)
+    if held:
+        return {"held": held}
     rows, curves = [], {}
     for spec in config.methods:
         accuracies, runs = [], []

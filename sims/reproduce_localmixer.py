@@ -28,10 +28,10 @@ from ctlearn.data import load_dataset
 from ctlearn.estimators import parse_method
 from ctlearn.files import atomic_write_text
 from ctlearn.plotting import plot_learning_curves
-from ctlearn.train import TrainConfig, complete_runs, run_name
+from ctlearn.train import TrainConfig
 from models import LOCAL_MIXER_PRESETS
 
-from ._report import held_elsewhere
+from ._report import complete_method_runs
 from .localmixer_paper import paper_error, paper_settings
 
 
@@ -116,16 +116,9 @@ def main(config: ReproduceConfig) -> dict:
     """Trains every (method, seed) run not yet complete, then writes the tables and figure."""
     out = Path(config.out)
     data = load_dataset(config.dataset, data_dir=config.data_dir)
-    keys = [(spec, seed) for spec in config.methods for seed in range(config.seeds)]
-    folders = [out / "runs" / f"{run_name(spec)}-seed{seed}" for spec, seed in keys]
-    finished = complete_runs(
-        [(config.train_config(*key), folder) for key, folder in zip(keys, folders)],
-        dataset=data,
-        progress=config.progress,
-    )
-    if held := held_elsewhere(folders, finished):
-        return held
-    metrics_of = dict(zip(keys, finished))
+    metrics_of, held = complete_method_runs(config, out, data)
+    if held:
+        return {"held": held}
     rows, curves = [], {}
     for spec in config.methods:
         test_errors, train_errors, runs = [], [], []
