@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from ctlearn.nn import Network, make_network, register_architecture
 
 from .alexnet import alexnet
-from .fdfa_nets import fdfa_cnn, fdfa_fc
+from .fdfa_nets import fdfa_cnn, fdfa_cnn_reference, fdfa_fc
 from .local_mixer import PRESETS as LOCAL_MIXER_PRESETS
 from .local_mixer import local_mixer
 from .mlp import mlp
@@ -16,6 +16,7 @@ MODELS: dict[str, Callable[..., Network]] = {
     "mlp": mlp,
     "fdfa_fc": fdfa_fc,
     "fdfa_cnn": fdfa_cnn,
+    "fdfa_cnn_reference": fdfa_cnn_reference,
     "alexnet": alexnet,
     "local_mixer": local_mixer,
 }
@@ -36,6 +37,7 @@ __all__ = [
     "MODELS",
     "alexnet",
     "fdfa_cnn",
+    "fdfa_cnn_reference",
     "fdfa_fc",
     "local_mixer",
     "make_model",

@@ -1,5 +1,6 @@
 """The FDFA paper's benchmark networks (Bacho & Chu): fully connected nets of depth 2-4 (Table B.5)
-and the shallow CNN 15C5-P2-40C5-P2-128-10 (Table 2), ReLU hidden layers and a linear output."""
+and the shallow CNN 15C5-P2-40C5-P2-128-10 (Table 2), ReLU hidden layers and a linear output;
+also that CNN as the paper's public code builds it (batch norm, one pool), to tell the two apart."""
 
 from __future__ import annotations
 
@@ -42,6 +43,20 @@ def fdfa_fc(
     )
 
 
+def _image_shape(name: str, input_shape: Sequence[int], num_classes: int) -> tuple[int, ...]:
+    """``input_shape`` as an (height, width, channels) tuple of positive integers, checked."""
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3 or not all(
+        isinstance(s, numbers.Integral) and s > 0 for s in input_shape
+    ):
+        raise ValueError(
+            f"{name} needs an image input_shape (height, width, channels), got {input_shape}"
+        )
+    if num_classes < 1:
+        raise ValueError(f"num_classes (output units) must be at least 1, got {num_classes}")
+    return tuple(int(s) for s in input_shape)
+
+
 def fdfa_cnn(
     input_shape: Sequence[int],
     num_classes: int,
@@ -56,16 +71,7 @@ def fdfa_cnn(
     Each convolution is its own block with a linear local head on its pooled feature map; the
     128-unit layer and the output form the final block, as in ``mlp``.
     """
-    input_shape = tuple(input_shape)
-    if len(input_shape) != 3 or not all(
-        isinstance(s, numbers.Integral) and s > 0 for s in input_shape
-    ):
-        raise ValueError(
-            f"fdfa_cnn needs an image input_shape (height, width, channels), got {input_shape}"
-        )
-    input_shape = tuple(int(s) for s in input_shape)
-    if num_classes < 1:
-        raise ValueError(f"num_classes (output units) must be at least 1, got {num_classes}")
+    input_shape = _image_shape("fdfa_cnn", input_shape, num_classes)
     height, width, channels = input_shape
     # Each unpadded 5×5 convolution trims 4 rows/columns; each pool halves, rounding down.
     map_sizes = []
@@ -91,4 +97,48 @@ def fdfa_cnn(
         (1, 2, 4),
         flatten_input=False,
         input_shape=input_shape,
+    )
+
+
+def fdfa_cnn_reference(
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    local_heads: bool = True,
+    init: str = "kaiming_uniform",
+    key: PRNGKeyArray,
+) -> Network:
+    """The shallow CNN of the FDFA paper's public code, which differs from the paper's
+    description (``fdfa_cnn``): batch norm after both convolutions and the 128-unit layer, and
+    one 2×2 max-pool, after the second convolution. On (H, W, C) images: 5×5 conv (15) → BN →
+    ReLU; 5×5 conv (40) → BN → ReLU → pool; 128 units → BN → ReLU; a linear output. On 28×28
+    inputs the 128-unit layer has 4000 inputs (5760 on 32×32), as in that code.
+
+    Blocks and local heads as in ``fdfa_cnn``.
+    """
+    height, width, channels = _image_shape("fdfa_cnn_reference", input_shape, num_classes)
+    # Two unpadded 5×5 convolutions trim 8 rows/columns; the pool halves, rounding down.
+    first = (height - 4, width - 4)
+    second = ((height - 8) // 2, (width - 8) // 2)
+    if min(second) < 1:
+        raise ValueError(
+            f"fdfa_cnn_reference needs images of at least 10×10, got {tuple(input_shape)}"
+        )
+    keys = jax.random.split(key, 6)
+    conv1 = Conv2d(channels, 15, 5, batch_norm=True, init=init, key=keys[0])
+    conv2 = Conv2d(15, 40, 5, pool=2, batch_norm=True, init=init, key=keys[1])
+    hidden = FlatDense(40 * math.prod(second), 128, batch_norm=True, init=init, key=keys[2])
+    output = Dense(128, num_classes, identity, init=init, key=keys[3])
+    heads = (None, None, None)
+    if local_heads:
+        heads = tuple(
+            FlatDense(maps * math.prod(size), num_classes, identity, init=init, key=k)
+            for maps, size, k in zip((15, 40), (first, second), keys[4:])
+        ) + (None,)
+    return Network(
+        (conv1, conv2, hidden, output),
+        heads,
+        (1, 2, 4),
+        flatten_input=False,
+        input_shape=(height, width, channels),
     )

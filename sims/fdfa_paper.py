@@ -74,7 +74,7 @@ def paper_accuracy(model: str, dataset: str, method: str, depth: int | None = No
     """The paper's (mean, std) test accuracy in %, or None where the paper reports none."""
     if model == "fdfa_fc":
         return FC.get((dataset, depth), {}).get(method)
-    if model == "fdfa_cnn":
+    if model in ("fdfa_cnn", "fdfa_cnn_reference"):  # the public code's variant of Table 2's net
         return CNN.get(dataset, {}).get(method)
     if model == "alexnet":
         return ALEXNET.get(dataset, {}).get(method)

@@ -10,8 +10,8 @@ import pytest
 from conftest import tree_allclose
 
 from ctlearn.estimators import ESTIMATORS, make_estimator
-from ctlearn.nn import Conv2d
-from models import MODELS, fdfa_cnn, fdfa_fc, make_model
+from ctlearn.nn import Conv2d, FlatDense
+from models import MODELS, fdfa_cnn, fdfa_cnn_reference, fdfa_fc, make_model
 
 MNIST, CIFAR10 = (28, 28, 1), (32, 32, 3)
 
@@ -103,8 +103,48 @@ def test_fdfa_cnn_without_heads_and_bad_shapes():
         fdfa_cnn((12, 12, 1), 10, key=jax.random.PRNGKey(0))
 
 
+@pytest.mark.parametrize(
+    "input_shape, pre, activity",
+    [
+        # The paper's public code: 4000 (MNIST) and 5760 (CIFAR10) inputs to the 128-unit layer.
+        (MNIST, [(24, 24, 15), (20, 20, 40), (128,), (10,)], [(24, 24, 15), (10, 10, 40)]),
+        (CIFAR10, [(28, 28, 15), (24, 24, 40), (128,), (10,)], [(28, 28, 15), (12, 12, 40)]),
+    ],
+)
+def test_fdfa_cnn_reference_shapes(input_shape, pre, activity):
+    model = eqx.filter_eval_shape(fdfa_cnn_reference, input_shape, 10, key=jax.random.PRNGKey(0))
+    x = jax.ShapeDtypeStruct((3,) + input_shape, jnp.float32)
+    assert [s.shape for s in model.perturbation_shapes(x)] == [(3,) + s for s in pre]
+    expected = [(3,) + s for s in activity] + [(3, 128), (3, 10)]
+    assert [s.shape for s in model.activity_shapes(x)] == expected
+    assert [type(layer) for layer in model.layers[:3]] == [Conv2d, Conv2d, FlatDense]
+    assert [layer.pool for layer in model.layers[:2]] == [None, (2, 2)]
+    assert all(layer.norm is not None for layer in model.layers[:3])
+    assert model.layers[2].in_features == math.prod(activity[1])
+    assert model.block_ends == (1, 2, 4) and model.heads[-1] is None
+    for head, shape in zip(model.heads[:2], activity):
+        assert head.in_features == math.prod(shape) and head.out_features == 10
+    with pytest.raises(ValueError, match=r"at least 10×10, got \(9, 9, 1\)"):
+        fdfa_cnn_reference((9, 9, 1), 10, key=jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"fdfa_cnn_reference needs an image input_shape"):
+        fdfa_cnn_reference((784,), 10, key=jax.random.PRNGKey(0))
+
+
+def test_fdfa_cnn_reference_running_statistics_of_its_dense_batch_norm():
+    # The 128-unit layer's running statistics follow its own linear output (BatchNorm1d).
+    model = fdfa_cnn_reference((12, 12, 1), 10, key=jax.random.PRNGKey(1))
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((6, 12, 12, 1)), jnp.float32)
+    trace = model(x)
+    hidden = np.asarray(trace.inputs[2], np.float64).reshape(6, -1)
+    linear = hidden @ np.asarray(model.layers[2].weight) + np.asarray(model.layers[2].bias)
+    stats = model.updated_batch_stats(x)[2]
+    np.testing.assert_allclose(stats.mean, 0.1 * linear.mean(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(stats.var, 0.9 + 0.1 * linear.var(0, ddof=1), rtol=1e-4)
+
+
 def test_registered_by_name():
     assert MODELS["fdfa_fc"] is fdfa_fc and MODELS["fdfa_cnn"] is fdfa_cnn
+    assert MODELS["fdfa_cnn_reference"] is fdfa_cnn_reference
     model = eqx.filter_eval_shape(make_model, "fdfa_cnn", CIFAR10, 10, key=jax.random.PRNGKey(0))
     x = jax.ShapeDtypeStruct((1,) + CIFAR10, jnp.float32)
     assert jax.eval_shape(lambda m, x: m(x).logits, model, x).shape == (1, 10)

@@ -11,7 +11,7 @@ from conftest import tree_allclose
 
 from ctlearn.losses import get_loss
 from ctlearn.nn import Conv2d, Dense, FlatDense, identity, relu
-from models import fdfa_cnn
+from models import fdfa_cnn, fdfa_cnn_reference
 
 
 def _normal(seed: int, shape: tuple[int, ...]) -> jnp.ndarray:
@@ -71,20 +71,26 @@ def test_conv_local_grad_is_the_exact_parameter_gradient(options, getkey):
     assert tree_allclose(got, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_local_grads_of_the_exact_delta_are_backprop_on_fdfa_cnn(getkey):
+@pytest.mark.parametrize("build", [fdfa_cnn, fdfa_cnn_reference])
+def test_local_grads_of_the_exact_delta_are_backprop_on_fdfa_cnn(build, getkey):
     """With ``delta_l = ∂L/∂z_l`` (the gradient at a zero perturbation), every layer's local
-    gradient is its backprop gradient: the property every estimator builds on."""
-    model = fdfa_cnn((28, 28, 1), 10, key=getkey())
+    gradient is its backprop gradient: the property every estimator builds on. The reference
+    CNN's batch norms are pulled through both from the recorded linear output and by
+    recomputing it."""
+    model = build((28, 28, 1), 10, key=getkey())
     x = _normal(4, (4, 28, 28, 1))
     y = jnp.arange(4) % 10
     loss = lambda m, p=None: jnp.mean(get_loss("cross_entropy")(m(x, p).logits, y))
     deltas = jax.grad(lambda p: loss(model, p))(model.zeros_perturbation(x))
     trace = model(x)
-    local = [layer.local_grad(trace.inputs[i], deltas[i]) for i, layer in enumerate(model.layers)]
     backprop = eqx.filter_grad(loss)(model).layers
-    for i, (got, expected) in enumerate(zip(local, backprop)):
-        assert tree_allclose(got, expected, rtol=1e-4, atol=1e-6), f"layer {i}"
-        assert float(jnp.abs(got.weight).sum()) > 0
+    for i, layer in enumerate(model.layers):
+        for linear in (None, trace.linear[i]):
+            got = eqx.filter(layer.local_grad(trace.inputs[i], deltas[i], linear), eqx.is_array)
+            assert tree_allclose(got, backprop[i], rtol=1e-4, atol=1e-6), (i, linear is None)
+            assert float(jnp.abs(got.weight).sum()) > 0
+    has_norm = [getattr(layer, "norm", None) is not None for layer in model.layers]
+    assert has_norm == ([True, True, True, False] if build is fdfa_cnn_reference else [False] * 4)
 
 
 def test_flat_dense_is_dense_on_flattened_input(getkey):
@@ -100,6 +106,28 @@ def test_flat_dense_is_dense_on_flattened_input(getkey):
     assert flat.weight.shape == (24, 5) and flat.bias.shape == (5,)
     with pytest.raises(ValueError, match=re.escape("(6, 4, 3, 3)")):
         flat(jnp.zeros((6, 4, 3, 3)))
+
+
+def test_flat_dense_batch_norm_by_hand(getkey):
+    """``batch_norm=True``: the dense output normalised per unit over the batch (BatchNorm1d),
+    checked against NumPy; its local gradient against ``jax.grad`` of the pre-activation."""
+    layer = FlatDense(12, 5, batch_norm=True, init="torch", key=getkey())
+    x = _normal(7, (8, 3, 4))
+    w, b = np.asarray(layer.weight, np.float64), np.asarray(layer.bias, np.float64)
+    lin = np.asarray(x, np.float64).reshape(8, 12) @ w + b
+    expected = (lin - lin.mean(0)) / np.sqrt(lin.var(0) + 1e-5)
+    z, linear = layer.pre_activation_and_linear(x)
+    np.testing.assert_allclose(np.asarray(z), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(linear), lin, rtol=1e-5, atol=1e-5)
+    delta = _normal(8, (8, 5))
+    params, static = eqx.partition(layer, eqx.is_inexact_array)
+    by_grad = jax.grad(lambda p: jnp.sum(eqx.combine(p, static).pre_activation(x) * delta))(params)
+    for recorded in (None, linear):
+        got = eqx.filter(layer.local_grad(x, delta, recorded), eqx.is_inexact_array)
+        assert tree_allclose(got, by_grad, rtol=1e-4, atol=1e-5)
+    # Normalisation removes any shift common to the batch, so the bias gets no gradient.
+    np.testing.assert_allclose(np.asarray(by_grad.dense.bias), 0.0, atol=1e-5)
+    assert float(jnp.abs(by_grad.norm.scale).sum()) > 0
 
 
 @pytest.mark.parametrize("activation, gain", [(relu, 2.0**0.5), (identity, 1.0)])

@@ -136,6 +136,7 @@ def test_paper_table_lookup():
     assert paper_accuracy("fdfa_fc", "fashion_mnist", "fdfa", 2) == (89.27, 0.07)
     assert paper_accuracy("fdfa_fc", "cifar10", "lg-fg-a", 4) == (34.56, 0.34)
     assert paper_accuracy("fdfa_cnn", "mnist", "dkp") == (99.08, 0.03)
+    assert paper_accuracy("fdfa_cnn_reference", "mnist", "dkp") == (99.08, 0.03)
     assert paper_accuracy("alexnet", "cifar100", "fdfa") == (57.27, 0.11)
     assert paper_accuracy("fdfa_fc", "mnist", "lg-fg-a", 2) is None
 

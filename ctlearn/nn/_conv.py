@@ -190,10 +190,13 @@ class Conv2d(AbstractLayer):
 
 class FlatDense(AbstractLayer):
     """A ``Dense`` layer that first flattens its input [batch, ...] to [batch, in_features]: the
-    step from convolutional feature maps to fully connected layers, and their local readouts."""
+    step from convolutional feature maps to fully connected layers, and their local readouts.
+    ``batch_norm`` normalises its linear output over the batch (z = BN(x W + b), PyTorch's
+    ``BatchNorm1d``), the perturbation point after it, as ``Conv2d`` does."""
 
     dense: Dense
     activation: Callable[[Array], Array] = eqx.field(static=True)
+    norm: BatchNorm | None
 
     def __init__(
         self,
@@ -201,11 +204,13 @@ class FlatDense(AbstractLayer):
         out_features: int,
         activation: Callable[[Array], Array] = relu,
         *,
+        batch_norm: bool = False,
         init: str = "kaiming_uniform",
         key: PRNGKeyArray,
     ):
         self.dense = Dense(in_features, out_features, activation, init=init, key=key)
         self.activation = activation
+        self.norm = BatchNorm.create(out_features) if batch_norm else None
 
     @property
     def weight(self) -> Float[Array, "in_features out_features"]:
@@ -235,7 +240,13 @@ class FlatDense(AbstractLayer):
     def pre_activation(
         self, x: Float[Array, " batch *features"]
     ) -> Float[Array, "batch out_features"]:
-        return self.dense.pre_activation(self._flatten(x))
+        return self.pre_activation_and_linear(x)[0]
+
+    def pre_activation_and_linear(
+        self, x: Float[Array, " batch *features"]
+    ) -> tuple[Array, Array | None]:
+        z = self.dense.pre_activation(self._flatten(x))
+        return (z, None) if self.norm is None else (self.norm(z), z)
 
     def local_grad(
         self,
@@ -243,5 +254,14 @@ class FlatDense(AbstractLayer):
         delta: Float[Array, "batch out_features"],
         linear: Array | None = None,
     ) -> FlatDense:
-        grads = self.dense.local_grad(self._flatten(x), delta)
-        return eqx.tree_at(lambda layer: layer.dense, self, grads)
+        flat = self._flatten(x)
+        if self.norm is None:
+            return eqx.tree_at(lambda layer: layer.dense, self, self.dense.local_grad(flat, delta))
+        # Pull delta back through the batch norm at the linear output (recomputed only when the
+        # forward pass did not record it); the dense map is linear in its parameters.
+        if linear is None:
+            linear = self.dense.pre_activation(flat)
+        _, through_norm = jax.vjp(lambda norm, z: norm(z), self.norm, jax.lax.stop_gradient(linear))
+        norm_grads, delta = through_norm(delta)
+        grads = self.dense.local_grad(flat, delta)
+        return eqx.tree_at(lambda layer: (layer.dense, layer.norm), self, (grads, norm_grads))

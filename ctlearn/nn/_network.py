@@ -161,7 +161,7 @@ class Network(eqx.Module):
         stats = []
         for layer in self.layers:
             norm = getattr(layer, "norm", None)
-            stats.append(None if norm is None else norm.updated_stats(layer.convolve(h)))
+            stats.append(None if norm is None else norm.updated_stats(layer.pre_activation_and_linear(h)[1]))
             h = layer(h)[0]
         return tuple(stats)
 
