@@ -122,10 +122,11 @@ def main(config: ReproduceConfig) -> dict:
         return {"held": held}
     rows, curves = [], {}
     for spec in config.methods:
-        accuracies, runs = [], []
+        accuracies, train_losses, runs = [], [], []
         for seed in range(config.seeds):
             metrics = metrics_of[spec, seed]
             accuracies.append(100.0 * metrics[-1]["test_acc"])
+            train_losses.append(float(metrics[-1]["train_loss"]))
             runs.append([100.0 * m["test_acc"] for m in metrics])
         curves[spec] = runs
         name, _ = parse_method(spec)
@@ -140,6 +141,10 @@ def main(config: ReproduceConfig) -> dict:
                 "paper_mean": None if paper is None else paper[0],
                 "paper_std": None if paper is None else paper[1],
                 "difference": None if paper is None else mean - paper[0],
+                # The last epoch's mean training minibatch loss: tells a net that underfits, or
+                # whose loss grows while its accuracy rises, from one that fits.
+                "train_loss_mean": float(np.mean(train_losses)),
+                "train_loss_runs": train_losses,
             }
         )
     result = {"config": dataclasses.asdict(config), "provenance": provenance(), "rows": rows}
@@ -176,7 +181,8 @@ _TABLES = {
 def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
     lines = [
         f"{config.model} ({_depth(config)}) on {config.dataset}: test accuracy (%) after "
-        f"{config.epochs} epochs, mean ± std over {config.seeds} seed(s); Adam lr {config.lr:g} "
+        f"{config.epochs} epochs, mean ± std over {config.seeds} seed(s) (training loss: the last "
+        f"epoch's mean minibatch cross-entropy, mean over seeds); Adam lr {config.lr:g} "
         f"× {config.lr_decay:g}/epoch, batch {config.batch_size}"
         + ("" if config.init is None else f", forward init {config.init} (DFA: zeros)")
         + (
@@ -192,14 +198,17 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
         + ". Paper: Bacho & Chu, "
         f"{_TABLES[config.model]} (10 runs, 100 epochs).",
         "",
-        "| method | ctlearn | paper | difference |",
-        "|---|---:|---:|---:|",
+        "| method | ctlearn | paper | difference | training loss |",
+        "|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         paper = "—" if r["paper_mean"] is None else f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}"
         diff = "—" if r["difference"] is None else f"{r['difference']:+.2f}"
         std = "" if len(r["test_acc_runs"]) == 1 else f" ± {r['test_acc_std']:.2f}"
-        lines.append(f"| {r['method']} | {r['test_acc_mean']:.2f}{std} | {paper} | {diff} |")
+        loss = "—" if r.get("train_loss_mean") is None else f"{r['train_loss_mean']:.3f}"
+        lines.append(
+            f"| {r['method']} | {r['test_acc_mean']:.2f}{std} | {paper} | {diff} | {loss} |"
+        )
     return "\n".join(lines)
 
 

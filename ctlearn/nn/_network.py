@@ -161,7 +161,8 @@ class Network(eqx.Module):
         stats = []
         for layer in self.layers:
             norm = getattr(layer, "norm", None)
-            stats.append(None if norm is None else norm.updated_stats(layer.pre_activation_and_linear(h)[1]))
+            linear = None if norm is None else layer.pre_activation_and_linear(h)[1]
+            stats.append(None if norm is None else norm.updated_stats(linear))
             h = layer(h)[0]
         return tuple(stats)
 
