@@ -205,7 +205,7 @@ def _markdown(config: ReproduceConfig, rows: list[dict]) -> str:
         paper = "—" if r["paper_mean"] is None else f"{r['paper_mean']:.2f} ± {r['paper_std']:.2f}"
         diff = "—" if r["difference"] is None else f"{r['difference']:+.2f}"
         std = "" if len(r["test_acc_runs"]) == 1 else f" ± {r['test_acc_std']:.2f}"
-        loss = "—" if r.get("train_loss_mean") is None else f"{r['train_loss_mean']:.3f}"
+        loss = "—" if r.get("train_loss_mean") is None else f"{r['train_loss_mean']:.3g}"
         lines.append(
             f"| {r['method']} | {r['test_acc_mean']:.2f}{std} | {paper} | {diff} | {loss} |"
         )

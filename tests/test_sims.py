@@ -71,7 +71,7 @@ def test_reproduce_fdfa_writes_results_beside_the_paper_and_resumes(tmp_path, ca
         last = [read_metrics(tmp_path / "runs" / f"{spec}-seed{s}")[-1] for s in range(2)]
         assert row["train_loss_runs"] == [m["train_loss"] for m in last]
         assert row["train_loss_mean"] == pytest.approx(np.mean(row["train_loss_runs"]))
-        assert f"| {row['train_loss_mean']:.3f} |" in (tmp_path / "results.md").read_text()
+        assert f"| {row['train_loss_mean']:.3g} |" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
     dfa_config = json.loads((tmp_path / "runs" / "dfa-seed0" / "config.json").read_text())
     assert dfa_config["config"]["model_options"]["init"] == "zeros"
