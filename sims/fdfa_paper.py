@@ -70,6 +70,10 @@ ALEXNET: dict[str, dict[str, tuple[float, float]]] = {
 }
 
 
+# Every number of the paper's tables is the test accuracy after this many epochs (Appendix A).
+PAPER_EPOCHS = 100
+
+
 def paper_accuracy(model: str, dataset: str, method: str, depth: int | None = None):
     """The paper's (mean, std) test accuracy in %, or None where the paper reports none."""
     if model == "fdfa_fc":

@@ -133,8 +133,34 @@ def test_reproduce_fdfa_resizes_for_alexnet_and_refuses_a_bad_size_first():
     row = dict(method="bp", test_acc_mean=50.0, test_acc_std=0.0, test_acc_runs=[50.0])
     row.update(paper_mean=None, paper_std=None, difference=None)
     assert "images resized to 64×64" in _markdown(config, [row])
+    assert "no difference is given after 100 epochs" not in _markdown(config, [row])
     with pytest.raises(ValueError, match="image_size must be an integer >= 1, got 0"):
         ReproduceConfig(model="alexnet", image_size=0)
+
+
+def test_reproduce_fdfa_rows_subtract_the_paper_only_after_its_schedule():
+    from sims.reproduce_fdfa import ReproduceConfig, _markdown, method_row
+
+    runs = [
+        [{"test_acc": 0.5, "train_loss": 2.0}, {"test_acc": 0.9, "train_loss": 0.25}],
+        [{"test_acc": 0.6, "train_loss": 1.0}, {"test_acc": 0.8, "train_loss": 0.75}],
+    ]
+    for epochs, difference in ((100, 85.0 - 92.10), (2, None)):
+        config = ReproduceConfig(model="fdfa_cnn", methods=("bp",), epochs=epochs, seeds=2)
+        row, curves = method_row(config, "bp", runs)
+        assert row["test_acc_runs"] == pytest.approx([90.0, 80.0])
+        assert (row["test_acc_mean"], row["test_acc_std"]) == pytest.approx((85.0, 5.0))
+        assert (row["paper_mean"], row["paper_std"]) == (92.10, 0.16)  # Table 2, Fashion-MNIST
+        assert row["difference"] == (None if difference is None else pytest.approx(difference))
+        assert row["train_loss_runs"] == [0.25, 0.75] and row["train_loss_mean"] == 0.5
+        assert curves == [pytest.approx([50.0, 90.0]), pytest.approx([60.0, 80.0])]
+        table = _markdown(config, [row])
+        assert ("no difference is given after 2 epochs" in table) == (epochs == 2)
+        assert table.splitlines()[-1] == (
+            "| bp | 85.00 ± 5.00 | 92.10 ± 0.16 | -7.10 | 0.5 |"
+            if epochs == 100
+            else "| bp | 85.00 ± 5.00 | 92.10 ± 0.16 | — | 0.5 |"
+        )
 
 
 def test_paper_table_lookup():
