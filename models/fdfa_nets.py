@@ -57,6 +57,22 @@ def _image_shape(name: str, input_shape: Sequence[int], num_classes: int) -> tup
     return tuple(int(s) for s in input_shape)
 
 
+def _shallow_cnn(
+    layers: tuple, head_features: tuple[int, int] | None, input_shape, init: str, keys
+) -> Network:
+    """Two convolutions, a hidden layer and the output as a ``Network``: each convolution its own
+    block with a linear local head on its output map (``head_features``: that map's size; None
+    for no heads), the hidden layer and the output the final block, as in ``mlp``."""
+    heads = (None, None, None)
+    if head_features is not None:
+        num_classes = layers[-1].out_features
+        heads = tuple(
+            FlatDense(n, num_classes, identity, init=init, key=k)
+            for n, k in zip(head_features, keys)
+        ) + (None,)
+    return Network(layers, heads, (1, 2, 4), flatten_input=False, input_shape=input_shape)
+
+
 def fdfa_cnn(
     input_shape: Sequence[int],
     num_classes: int,
@@ -85,19 +101,8 @@ def fdfa_cnn(
     conv2 = Conv2d(15, 40, 5, pool=2, init=init, key=keys[1])
     hidden = FlatDense(40 * map_sizes[1], 128, init=init, key=keys[2])
     output = Dense(128, num_classes, identity, init=init, key=keys[3])
-    heads = (None, None, None)
-    if local_heads:
-        heads = tuple(
-            FlatDense(maps * size, num_classes, identity, init=init, key=k)
-            for maps, size, k in zip((15, 40), map_sizes, keys[4:])
-        ) + (None,)
-    return Network(
-        (conv1, conv2, hidden, output),
-        heads,
-        (1, 2, 4),
-        flatten_input=False,
-        input_shape=input_shape,
-    )
+    head_features = (15 * map_sizes[0], 40 * map_sizes[1]) if local_heads else None
+    return _shallow_cnn((conv1, conv2, hidden, output), head_features, input_shape, init, keys[4:])
 
 
 def fdfa_cnn_reference(
@@ -129,16 +134,7 @@ def fdfa_cnn_reference(
     conv2 = Conv2d(15, 40, 5, pool=2, batch_norm=True, init=init, key=keys[1])
     hidden = FlatDense(40 * math.prod(second), 128, batch_norm=True, init=init, key=keys[2])
     output = Dense(128, num_classes, identity, init=init, key=keys[3])
-    heads = (None, None, None)
-    if local_heads:
-        heads = tuple(
-            FlatDense(maps * math.prod(size), num_classes, identity, init=init, key=k)
-            for maps, size, k in zip((15, 40), (first, second), keys[4:])
-        ) + (None,)
-    return Network(
-        (conv1, conv2, hidden, output),
-        heads,
-        (1, 2, 4),
-        flatten_input=False,
-        input_shape=(height, width, channels),
+    head_features = (15 * math.prod(first), 40 * math.prod(second)) if local_heads else None
+    return _shallow_cnn(
+        (conv1, conv2, hidden, output), head_features, (height, width, channels), init, keys[4:]
     )
