@@ -5,6 +5,17 @@ from pathlib import Path
 
 os.environ.setdefault("CTLEARN_OFFLINE", "1")  # never let a test wait on TFDS downloads
 
+# The tests' arrays are small, so XLA's compilation, not the run, takes most of their time; without
+# backend optimisation a compilation is much cheaper and the results differ only in
+# rounding. The default suite therefore compiles unoptimised. CTLEARN_TEST_XLA_OPTIMISE=1 (or an
+# optimisation level given in XLA_FLAGS) tests the optimised code that users run instead.
+if os.environ.get("CTLEARN_TEST_XLA_OPTIMISE", "0") != "1" and "optimization_level" not in (
+    os.environ.get("XLA_FLAGS", "")
+):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0"
+    ).strip()
+
 import equinox as eqx
 import jax
 import numpy as np
